@@ -1,0 +1,326 @@
+/*
+ * lext.h - the whole public interface of the lext library.
+ *
+ * lext is a decoder-only causal transformer language model over bytes, with a choice of
+ * position scheme (none, sinusoidal, learned, ALiBi, RoPE, XPOS) and of attention mask at
+ * inference (full causal, blockwise causal "BCA", sliding window), after
+ * Sun et al. 2022, "A Length-Extrapolatable Transformer" (LeX).
+ *
+ * Dimension glossary, used in every shape comment of the project:
+ *   B  batch size              T  sequence length (tokens)
+ *   D  model width (d_model)   H  number of heads        hd = D/H head dimension
+ *   F  MLP width (d_ff)        V  vocabulary size (256)  L  number of layers
+ *
+ * Conventions
+ *   - Every function that can fail returns lext_status; LEXT_OK is 0. On failure a
+ *     human-readable message naming the problem is available from lext_last_error()
+ *     (per thread). The library never exits the process and never prints.
+ *   - Objects come in create/free pairs; free(NULL) is a no-op.
+ *   - Matrices are row-major float32; weights use PyTorch's nn.Linear layout [out, in].
+ *   - Gradients accumulate (+=) into the model's gradient buffers; call
+ *     lext_model_zero_grad() before a fresh backward pass.
+ */
+#ifndef LEXT_H
+#define LEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum {
+    LEXT_OK = 0,
+    LEXT_ERR_NOMEM,   /* an allocation failed; the message names the size asked for */
+    LEXT_ERR_IO,      /* open/read/write/rename failed; the message names the path and errno */
+    LEXT_ERR_FORMAT,  /* a file's content is malformed (checkpoint, JSON, ...) */
+    LEXT_ERR_CONFIG,  /* an invalid model or run configuration */
+    LEXT_ERR_ARG,     /* an invalid argument to a library call */
+    LEXT_ERR_DATA,    /* unusable training/evaluation data */
+    LEXT_ERR_NUMERIC, /* a loss or gradient became NaN or infinite */
+    LEXT_ERR_INTERNAL
+} lext_status;
+
+/* Short name of a status ("out of memory", ...). Never NULL. */
+const char *lext_status_name(lext_status s);
+/* The detailed message of the last failure on this thread ("" if none). */
+const char *lext_last_error(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Model configuration
+ * ------------------------------------------------------------------------------------- */
+
+/* Position schemes. Values are stored in checkpoints by name, never by number. */
+typedef enum {
+    LEXT_POS_NONE = 0,   /* NoPE: causal mask only */
+    LEXT_POS_SINUSOIDAL, /* Vaswani et al. absolute sinusoids added to the embedding */
+    LEXT_POS_LEARNED,    /* learned absolute table [train_len, D]; cannot go past train_len */
+    LEXT_POS_ALIBI,      /* Press et al. linear bias -m_h (i - j) on the scaled logits */
+    LEXT_POS_ROPE,       /* Su et al. rotary embedding, interleaved pairs */
+    LEXT_POS_XPOS,       /* Sun et al. rotary embedding with exponential decay (LeX Eq. 5-10) */
+    LEXT_POS_COUNT
+} lext_pos_kind;
+
+const char *lext_pos_name(lext_pos_kind k);
+/* Parses "none", "sinusoidal", "learned", "alibi", "rope", "xpos". */
+lext_status lext_pos_parse(const char *s, lext_pos_kind *out);
+
+typedef struct {
+    int n_layer;            /* L   [4] */
+    int n_head;             /* H   [4] */
+    int d_model;            /* D   [256] */
+    int d_ff;               /* F   [4 D] */
+    int vocab_size;         /* V   [256]: byte-level */
+    int train_len;          /* training context length l [256] */
+    lext_pos_kind pos;      /* [xpos] */
+    double xpos_gamma;      /* XPOS gamma in zeta_j = (2j + gamma d) / ((1 + gamma) d) [0.4] */
+    double xpos_scale_base; /* XPOS scale base B in zeta^(n / B) [512] */
+    double rope_base;       /* rotary frequency base, theta_j = base^(-2j/d) [10000] */
+    bool tied;              /* output projection tied to the token embedding [true] */
+    double norm_eps;        /* LayerNorm epsilon, inside the square root [1e-5] */
+} lext_config;
+
+/* Fills the defaults given in brackets above. */
+void lext_config_default(lext_config *c);
+/* Checks every constraint (D divisible by H, even head dim for rope/xpos, positive sizes,
+ * ...) and names the first one violated. */
+lext_status lext_config_validate(const lext_config *c);
+
+/* ---------------------------------------------------------------------------------------
+ * Attention at inference
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum {
+    LEXT_ATTN_CAUSAL = 0, /* query i sees keys 0..i */
+    LEXT_ATTN_BCA,        /* blockwise causal (LeX section 3.3): see lext_attn */
+    LEXT_ATTN_WINDOW,     /* query i sees keys i-W+1..i */
+    LEXT_ATTN_COUNT
+} lext_attn_mode;
+
+const char *lext_attn_name(lext_attn_mode m);
+lext_status lext_attn_parse(const char *s, lext_attn_mode *out);
+
+/* An attention mask. Every mode admits, for query i, the contiguous key range
+ * [lext_attn_lo(a, T, i), i]; this one rule drives training, evaluation, the naive
+ * oracle and the kv-cache decoder alike.
+ *   causal: lo = 0
+ *   bca:    with l = block and h = l/2: if T <= l, lo = 0 (plain causal, as in the paper);
+ *           else query i in block b = floor(i/h) sees from (b-1) h: lo = max(0, (b-1) h)
+ *   window: lo = max(0, i - window + 1) */
+typedef struct {
+    lext_attn_mode mode;
+    int64_t block;  /* bca: l, even and > 0 */
+    int64_t window; /* window: W > 0 */
+} lext_attn;
+
+/* Fills a mask for mode m with the model's training length as block and window. */
+lext_attn lext_attn_make(lext_attn_mode m, int64_t train_len);
+lext_status lext_attn_validate(const lext_attn *a);
+/* First key visible to query i (0 <= i < T) in a sequence of length T. */
+int64_t lext_attn_lo(const lext_attn *a, int64_t T, int64_t i);
+
+/* ---------------------------------------------------------------------------------------
+ * Model
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct lext_model lext_model;
+
+/* Allocates parameters and gradients for c (validated first); weights are zero until
+ * lext_model_init() or a checkpoint load. */
+lext_status lext_model_create(const lext_config *c, lext_model **out);
+void lext_model_free(lext_model *m);
+const lext_config *lext_model_config(const lext_model *m);
+
+/* GPT-2 style initialisation from seed: N(0, 0.02) weights, residual output projections
+ * scaled by 1/sqrt(2L), zero biases, unit LayerNorm gains. */
+void lext_model_init(lext_model *m, uint64_t seed);
+
+/* The parameter table: one entry per named tensor, in checkpoint order. It drives
+ * allocation, the optimizer, checkpoint I/O and test reporting. */
+typedef struct {
+    const char *name; /* e.g. "layers.0.attn.qkv.weight" */
+    int ndim;         /* 1 or 2 */
+    int64_t shape[2]; /* [out, in] for weights */
+    size_t numel;
+    bool decay;       /* weight decay applies (matrices and embeddings, not norms/biases) */
+    float *data;
+    float *grad;
+} lext_param;
+
+int lext_model_num_tensors(const lext_model *m);
+const lext_param *lext_model_tensor(const lext_model *m, int i);
+/* The entry named name, or NULL. */
+const lext_param *lext_model_find_tensor(const lext_model *m, const char *name);
+size_t lext_model_num_params(const lext_model *m);
+/* Flat views: all parameters (and all gradients) in table order, num_params floats. */
+float *lext_model_params(lext_model *m);
+float *lext_model_grads(lext_model *m);
+void lext_model_zero_grad(lext_model *m);
+
+/* ---------------------------------------------------------------------------------------
+ * Forward and backward
+ * ------------------------------------------------------------------------------------- */
+
+/* A workspace for running a model on up to max_batch sequences of up to max_len tokens.
+ * Buffers are sized once, up front, for (max_batch, max_len): nothing is allocated while
+ * running. With training = true it keeps every layer's activations for lext_backward();
+ * otherwise it keeps one layer's worth, so memory grows linearly with max_len and never
+ * with L or T^2 (attention runs in tiles with an online softmax). */
+typedef struct lext_ctx lext_ctx;
+
+lext_status lext_ctx_create(const lext_model *m, int64_t max_batch, int64_t max_len,
+                            bool training, lext_ctx **out);
+void lext_ctx_free(lext_ctx *ctx);
+/* Bytes held by the workspace. */
+size_t lext_ctx_bytes(const lext_ctx *ctx);
+
+/* Runs the model on tokens (B, T) under mask attn (NULL: causal).
+ * With targets (B, T) non-NULL, *loss receives the mean cross-entropy (nats) over the
+ * B*T predictions; a target < 0 is ignored (not counted). logits (B, T, V) stay in the
+ * workspace (lext_ctx_logits) until the next call. Fails for T > max_len, B > max_batch,
+ * tokens outside [0, V), or T > train_len with learned positions. */
+lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
+                         const int32_t *targets, int64_t B, int64_t T, const lext_attn *attn,
+                         float *loss);
+/* Backpropagates the loss of the last lext_forward (which must have had targets, on a
+ * training workspace) and accumulates into the model's gradients. */
+lext_status lext_backward(lext_model *m, lext_ctx *ctx);
+/* Logits of the last forward: (B, T, V). */
+const float *lext_ctx_logits(const lext_ctx *ctx);
+/* Number of targets counted by the last forward's loss. */
+int64_t lext_ctx_num_targets(const lext_ctx *ctx);
+
+/* ---------------------------------------------------------------------------------------
+ * Optimizer: AdamW, warm-up then cosine decay, gradient-norm clipping
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    double lr;           /* peak learning rate [3e-4] */
+    double min_lr_ratio; /* the cosine decays to lr * min_lr_ratio [0.1] */
+    int64_t warmup;      /* linear warm-up steps [min(100, total/10)] */
+    int64_t total_steps; /* length of the schedule */
+    double beta1, beta2; /* [0.9, 0.98], LeX section 4 */
+    double eps;          /* [1e-6] */
+    double weight_decay; /* decoupled, on tensors with decay set [0.01] */
+    double grad_clip;    /* max global L2 norm, 0 = off [1.0] */
+} lext_optim_config;
+
+void lext_optim_config_default(lext_optim_config *c, int64_t total_steps);
+
+typedef struct lext_optim lext_optim;
+
+lext_status lext_optim_create(const lext_model *m, const lext_optim_config *c, lext_optim **out);
+void lext_optim_free(lext_optim *o);
+/* Learning rate used at step (0-based). */
+double lext_optim_lr(const lext_optim_config *c, int64_t step);
+/* One AdamW update from the model's gradients, as step number `step` (0-based): clips the
+ * global gradient norm, applies the schedule, updates the moments and the weights.
+ * *grad_norm (may be NULL) receives the norm before clipping. Fails with
+ * LEXT_ERR_NUMERIC, changing nothing, if the gradients are not finite. */
+lext_status lext_optim_step(lext_optim *o, lext_model *m, int64_t step, float *grad_norm);
+/* Adam moments (num_params floats each, in parameter-table order) for checkpointing. */
+float *lext_optim_m(lext_optim *o);
+float *lext_optim_v(lext_optim *o);
+const lext_optim_config *lext_optim_get_config(const lext_optim *o);
+
+/* ---------------------------------------------------------------------------------------
+ * Random numbers: xoshiro256** seeded through splitmix64, state saved in checkpoints
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t s[4];
+} lext_rng;
+
+void lext_rng_seed(lext_rng *r, uint64_t seed);
+uint64_t lext_rng_u64(lext_rng *r);
+/* Uniform in [0, n), without modulo bias; n > 0. */
+uint64_t lext_rng_below(lext_rng *r, uint64_t n);
+/* Uniform in [0, 1) with 53 random bits. */
+double lext_rng_uniform(lext_rng *r);
+/* Standard normal (Box-Muller, no cached second value, so the state alone is the state). */
+double lext_rng_normal(lext_rng *r);
+
+/* ---------------------------------------------------------------------------------------
+ * Data: documents of bytes, training windows sampled inside documents
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    char *name;     /* path relative to the data root */
+    uint8_t *bytes; /* content, owned by the dataset */
+    size_t len;
+} lext_doc;
+
+typedef struct {
+    lext_doc *docs; /* sorted by name */
+    size_t n_docs;
+    size_t total_bytes;
+} lext_dataset;
+
+/* Loads a text file (one document) or a directory of documents, read recursively, in
+ * byte order of their relative paths; hidden entries (".name") are skipped. Fails with
+ * LEXT_ERR_DATA when the path is missing, or has no non-empty document. */
+lext_status lext_dataset_load(const char *path, lext_dataset *out);
+void lext_dataset_free(lext_dataset *d);
+
+/* Uniform sampling of windows of n bytes over every position where one fits inside a
+ * document: a document of len bytes offers len - n + 1 windows. */
+typedef struct {
+    const lext_dataset *data;
+    size_t window;      /* n = train_len + 1 */
+    size_t n_usable;    /* documents with len >= window */
+    size_t n_skipped;   /* documents too short, skipped */
+    uint64_t n_windows; /* total number of distinct windows */
+    uint64_t *cum;      /* (n_docs + 1) prefix sums of windows per document */
+} lext_sampler;
+
+/* Fails with LEXT_ERR_DATA, saying how many documents there are and how long the longest
+ * is, when no document holds a window. */
+lext_status lext_sampler_init(lext_sampler *s, const lext_dataset *d, size_t window);
+void lext_sampler_free(lext_sampler *s);
+/* Draws B windows; writes inputs (B, n-1) and next-byte targets (B, n-1). */
+void lext_sampler_batch(const lext_sampler *s, lext_rng *rng, int64_t B, int32_t *inputs,
+                        int32_t *targets);
+
+/* ---------------------------------------------------------------------------------------
+ * Checkpoints: safetensors files (see README, "Checkpoint format")
+ * ------------------------------------------------------------------------------------- */
+
+#define LEXT_FORMAT_VERSION 1
+
+/* Training state carried by a training checkpoint so that --resume continues exactly. */
+typedef struct {
+    int64_t step;             /* optimizer steps done */
+    lext_rng rng;             /* data sampler state */
+    lext_optim_config optim;  /* schedule and AdamW settings */
+    int64_t batch;            /* sequences per step */
+    uint64_t seed;            /* the run's seed */
+    char data_path[4096];     /* training data (informational; resume can override) */
+    float *m, *v;             /* Adam moments, num_params floats each; owned by caller */
+} lext_train_state;
+
+/* Writes model (and, when ts is non-NULL, its training state) to path atomically: a
+ * temporary file in the same directory, fsync, rename, fsync of the directory. A failure
+ * leaves whatever was at path untouched. */
+lext_status lext_checkpoint_save(const char *path, const lext_model *m,
+                                 const lext_train_state *ts);
+/* Reads a checkpoint, validating everything: header length, JSON, metadata, dtypes,
+ * shapes, offsets in range and not overlapping, every tensor present. Creates the model.
+ * When ts is non-NULL and the file has training state, fills it (allocating ts->m, ts->v,
+ * released by lext_train_state_free) and sets *has_train (may be NULL). */
+lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_state *ts,
+                                 bool *has_train);
+void lext_train_state_free(lext_train_state *ts);
+/* Reads only the configuration (for `lext info`). */
+lext_status lext_checkpoint_read_config(const char *path, lext_config *c, bool *has_train,
+                                        int64_t *step);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LEXT_H */

@@ -1,0 +1,256 @@
+/* attention.c - the mask rule and tiled attention (see attention.h). */
+#include "internal.h"
+#include "attention.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- masks ----------------------------------------------------------------------------- */
+
+static const char *const attn_names[LEXT_ATTN_COUNT] = {"causal", "bca", "window"};
+
+const char *lext_attn_name(lext_attn_mode m) {
+    return (unsigned)m < LEXT_ATTN_COUNT ? attn_names[m] : "invalid";
+}
+
+lext_status lext_attn_parse(const char *s, lext_attn_mode *out) {
+    for (int m = 0; m < LEXT_ATTN_COUNT; m++)
+        if (s && strcmp(s, attn_names[m]) == 0) {
+            *out = (lext_attn_mode)m;
+            return LEXT_OK;
+        }
+    return lext_fail(LEXT_ERR_ARG, "unknown attention mode '%s' (expected causal, bca or window)",
+                     s ? s : "(null)");
+}
+
+lext_attn lext_attn_make(lext_attn_mode m, int64_t train_len) {
+    lext_attn a = {m, train_len, train_len};
+    return a;
+}
+
+lext_status lext_attn_validate(const lext_attn *a) {
+    if ((unsigned)a->mode >= LEXT_ATTN_COUNT)
+        return lext_fail(LEXT_ERR_ARG, "invalid attention mode %d", (int)a->mode);
+    if (a->mode == LEXT_ATTN_BCA && (a->block <= 0 || a->block % 2 != 0))
+        return lext_fail(LEXT_ERR_ARG,
+                         "bca block must be positive and even (query blocks are block/2), got %lld",
+                         (long long)a->block);
+    if (a->mode == LEXT_ATTN_WINDOW && a->window <= 0)
+        return lext_fail(LEXT_ERR_ARG, "attention window must be at least 1, got %lld",
+                         (long long)a->window);
+    return LEXT_OK;
+}
+
+int64_t lext_attn_lo(const lext_attn *a, int64_t T, int64_t i) {
+    switch (a->mode) {
+    case LEXT_ATTN_CAUSAL: return 0;
+    case LEXT_ATTN_BCA: {
+        /* LeX section 3.3: only for inputs longer than l; query blocks of h = l/2, each
+         * sees the whole previous block and the causal part of its own */
+        if (T <= a->block) return 0;
+        int64_t h = a->block / 2, b = i / h;
+        return b > 0 ? (b - 1) * h : 0;
+    }
+    case LEXT_ATTN_WINDOW: return i - a->window + 1 > 0 ? i - a->window + 1 : 0;
+    case LEXT_ATTN_COUNT: break;
+    }
+    LEXT_ASSERT(!"invalid attention mode");
+    return 0;
+}
+
+/* ---- tiles ----------------------------------------------------------------------------- */
+
+enum { BQ = 64, BK = 128 }; /* query rows and keys per tile */
+
+lext_status attn_scratch_init(attn_scratch *ws, int64_t hd) {
+    ws->n_threads = lext_num_threads();
+    /* S and dP tiles, an accumulator, and row statistics */
+    ws->per_thread = 2 * BQ * BK + (size_t)BQ * (size_t)hd + 4 * BQ;
+    ws->per_thread = (ws->per_thread + 15) & ~(size_t)15; /* keep each slice 64-byte aligned */
+    return lext_alloc((void **)&ws->buf, ws->per_thread * (size_t)ws->n_threads * sizeof(float),
+                      "attention scratch");
+}
+
+void attn_scratch_free(attn_scratch *ws) {
+    lext_free(ws->buf);
+    ws->buf = NULL;
+}
+
+static float *scratch_of(attn_scratch *ws) {
+    int t = lext_thread_id();
+    LEXT_ASSERT(t < ws->n_threads);
+    return ws->buf + (size_t)t * ws->per_thread;
+}
+
+/* Scores of a tile: S (nq, nk) = scale Q K^T + bias, with disallowed entries -inf.
+ * Returns false when the whole tile is masked. */
+static bool tile_scores(float *S, const float *qt, const float *kt, int64_t ldqk, int64_t i0,
+                        int64_t nq, int64_t j0, int64_t nk, int64_t hd, float scale, float slope,
+                        const lext_attn *mask, int64_t T) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, (int)hd, scale, qt,
+                (int)ldqk, kt, (int)ldqk, 0.0f, S, BK);
+    bool any = false;
+    for (int64_t r = 0; r < nq; r++) {
+        int64_t i = i0 + r, lo = lext_attn_lo(mask, T, i);
+        float *s = S + r * BK;
+        for (int64_t c = 0; c < nk; c++) {
+            int64_t j = j0 + c;
+            if (j < lo || j > i)
+                s[c] = -INFINITY;
+            else {
+                s[c] -= slope * (float)(i - j);
+                any = true;
+            }
+        }
+    }
+    return any;
+}
+
+void attention_forward(float *out, float *lse, const float *q, const float *k, int64_t ldqk,
+                       const float *v, int64_t ldv, const float *slopes, const lext_attn *mask,
+                       int64_t B, int64_t T, int64_t H, int64_t hd, attn_scratch *ws) {
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int64_t D = H * hd, nqt = (T + BQ - 1) / BQ;
+    const int64_t ntask = B * H * nqt;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_threads)
+    for (int64_t task = 0; task < ntask; task++) {
+        int64_t qt = task % nqt, bh = task / nqt, h = bh % H, b = bh / H;
+        int64_t i0 = qt * BQ, nq = T - i0 < BQ ? T - i0 : BQ;
+        float *S = scratch_of(ws), *acc = S + 2 * BQ * BK, *mrow = acc + BQ * hd, *lrow = mrow + BQ;
+        const float slope = slopes ? slopes[h] : 0.0f;
+        const float *qt_ = q + (b * T + i0) * ldqk + h * hd;
+        const float *kb = k + b * T * ldqk + h * hd, *vb = v + b * T * ldv + h * hd;
+        memset(acc, 0, sizeof(float) * (size_t)(nq * hd));
+        for (int64_t r = 0; r < nq; r++) mrow[r] = -INFINITY, lrow[r] = 0.0f;
+        /* lo is non-decreasing in i for every mode, so the tile starts at lo(i0) */
+        for (int64_t j0 = lext_attn_lo(mask, T, i0); j0 < i0 + nq; j0 += BK) {
+            int64_t nk = i0 + nq - j0 < BK ? i0 + nq - j0 : BK;
+            if (!tile_scores(S, qt_, kb + j0 * ldqk, ldqk, i0, nq, j0, nk, hd, scale, slope, mask,
+                             T))
+                continue;
+            for (int64_t r = 0; r < nq; r++) {
+                float *s = S + r * BK, mx = mrow[r];
+                for (int64_t c = 0; c < nk; c++) mx = s[c] > mx ? s[c] : mx;
+                if (mx == -INFINITY) { /* row fully masked in this tile */
+                    for (int64_t c = 0; c < nk; c++) s[c] = 0.0f;
+                    continue;
+                }
+                float corr = expf(mrow[r] - mx), sum = 0.0f; /* exp(-inf) = 0 at the start */
+                for (int64_t c = 0; c < nk; c++) {
+                    s[c] = expf(s[c] - mx);
+                    sum += s[c];
+                }
+                lrow[r] = lrow[r] * corr + sum;
+                mrow[r] = mx;
+                float *a = acc + r * hd;
+                for (int64_t d = 0; d < hd; d++) a[d] *= corr;
+            }
+            /* acc (nq, hd) += P (nq, nk) @ V (nk, hd) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)hd, (int)nk, 1.0f,
+                        S, BK, vb + j0 * ldv, (int)ldv, 1.0f, acc, (int)hd);
+        }
+        for (int64_t r = 0; r < nq; r++) {
+            float inv = 1.0f / lrow[r];
+            float *o = out + (b * T + i0 + r) * D + h * hd;
+            for (int64_t d = 0; d < hd; d++) o[d] = acc[r * hd + d] * inv;
+            lse[(b * H + h) * T + i0 + r] = mrow[r] + logf(lrow[r]);
+        }
+    }
+}
+
+void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t lddv,
+                        const float *dout, const float *out, const float *lse, const float *q,
+                        const float *k, int64_t ldqk, const float *v, int64_t ldv,
+                        const float *slopes, const lext_attn *mask, int64_t B, int64_t T,
+                        int64_t H, int64_t hd, attn_scratch *ws) {
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int64_t D = H * hd;
+    /* one task per (b, h): dK and dV rows are summed over query tiles inside one task, so
+     * there are no races and one summation order for any thread count */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_threads)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        int64_t h = bh % H, b = bh / H;
+        float *S = scratch_of(ws), *dP = S + BQ * BK, *Drow = dP + BQ * BK + BQ * hd;
+        const float slope = slopes ? slopes[h] : 0.0f;
+        const float *kb = k + b * T * ldqk + h * hd, *vb = v + b * T * ldv + h * hd;
+        float *dkb = dk + b * T * lddqk + h * hd, *dvb = dv + b * T * lddv + h * hd;
+        const float *lseb = lse + (b * H + h) * T;
+        for (int64_t i0 = 0; i0 < T; i0 += BQ) {
+            int64_t nq = T - i0 < BQ ? T - i0 : BQ;
+            const float *qt = q + (b * T + i0) * ldqk + h * hd;
+            const float *dot = dout + (b * T + i0) * D + h * hd;
+            float *dqt = dq + (b * T + i0) * lddqk + h * hd;
+            for (int64_t r = 0; r < nq; r++) { /* D_i = dO_i . O_i */
+                const float *o = out + (b * T + i0 + r) * D + h * hd, *g = dot + r * D;
+                float s = 0.0f;
+                for (int64_t d = 0; d < hd; d++) s += g[d] * o[d];
+                Drow[r] = s;
+            }
+            for (int64_t j0 = lext_attn_lo(mask, T, i0); j0 < i0 + nq; j0 += BK) {
+                int64_t nk = i0 + nq - j0 < BK ? i0 + nq - j0 : BK;
+                if (!tile_scores(S, qt, kb + j0 * ldqk, ldqk, i0, nq, j0, nk, hd, scale, slope,
+                                 mask, T))
+                    continue;
+                for (int64_t r = 0; r < nq; r++) { /* P = exp(S - lse); masked -> 0 */
+                    float l = lseb[i0 + r], *s = S + r * BK;
+                    for (int64_t c = 0; c < nk; c++) s[c] = expf(s[c] - l);
+                }
+                /* dV (nk, hd) += P^T (nk, nq) @ dO (nq, hd) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)hd, (int)nq,
+                            1.0f, S, BK, dot, (int)D, 1.0f, dvb + j0 * lddv, (int)lddv);
+                /* dP (nq, nk) = dO (nq, hd) @ V^T (hd, nk) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, (int)hd,
+                            1.0f, dot, (int)D, vb + j0 * ldv, (int)ldv, 0.0f, dP, BK);
+                for (int64_t r = 0; r < nq; r++) { /* dS = P (dP - D_i), reusing dP */
+                    float *p = S + r * BK, *g = dP + r * BK;
+                    for (int64_t c = 0; c < nk; c++) g[c] = p[c] * (g[c] - Drow[r]);
+                }
+                /* dQ (nq, hd) += scale dS (nq, nk) @ K (nk, hd) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)hd, (int)nk,
+                            scale, dP, BK, kb + j0 * ldqk, (int)ldqk, 1.0f, dqt, (int)lddqk);
+                /* dK (nk, hd) += scale dS^T (nk, nq) @ Q (nq, hd) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)hd, (int)nq,
+                            scale, dP, BK, qt, (int)ldqk, 1.0f, dkb + j0 * lddqk, (int)lddqk);
+            }
+        }
+    }
+}
+
+void attention_forward_naive(float *out, float *lse, const float *q, const float *k,
+                             int64_t ldqk, const float *v, int64_t ldv, const float *slopes,
+                             const lext_attn *mask, int64_t B, int64_t T, int64_t H, int64_t hd) {
+    const double scale = 1.0 / sqrt((double)hd);
+    const int64_t D = H * hd;
+    double *S = malloc(sizeof(double) * (size_t)(T * T));
+    LEXT_ASSERT(S);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++) {
+            for (int64_t i = 0; i < T; i++) {
+                int64_t lo = lext_attn_lo(mask, T, i);
+                double mx = -INFINITY;
+                for (int64_t j = 0; j < T; j++) {
+                    double s = -INFINITY;
+                    if (j >= lo && j <= i) {
+                        s = 0.0;
+                        for (int64_t d = 0; d < hd; d++)
+                            s += (double)q[(b * T + i) * ldqk + h * hd + d] *
+                                 (double)k[(b * T + j) * ldqk + h * hd + d];
+                        s = s * scale - (slopes ? (double)slopes[h] * (double)(i - j) : 0.0);
+                    }
+                    S[i * T + j] = s;
+                    if (s > mx) mx = s;
+                }
+                double sum = 0.0;
+                for (int64_t j = 0; j < T; j++) sum += (S[i * T + j] = exp(S[i * T + j] - mx));
+                for (int64_t d = 0; d < hd; d++) {
+                    double o = 0.0;
+                    for (int64_t j = 0; j < T; j++)
+                        o += S[i * T + j] * (double)v[(b * T + j) * ldv + h * hd + d];
+                    out[(b * T + i) * D + h * hd + d] = (float)(o / sum);
+                }
+                lse[(b * H + h) * T + i] = (float)(mx + log(sum));
+            }
+        }
+    free(S);
+}

@@ -1,0 +1,35 @@
+/* embed.c - token embedding lookup and the residual add. */
+#include "internal.h"
+#include "ops.h"
+
+#include <string.h>
+
+void embed_forward(float *out, const int32_t *tokens, const float *wte, int64_t N, int64_t C) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        memcpy(out + n * C, wte + (int64_t)tokens[n] * C, (size_t)C * sizeof(float));
+}
+
+/* Scatter-add by token. Several rows share a token, so threads split the columns, not
+ * the rows: no races, and the same summation order for any thread count. */
+void embed_backward(float *dwte, const float *dout, const int32_t *tokens, int64_t N, int64_t C) {
+#pragma omp parallel
+    {
+        int nt = 1, t = 0;
+#ifdef _OPENMP
+        nt = omp_get_num_threads();
+        t = omp_get_thread_num();
+#endif
+        int64_t c0 = C * t / nt, c1 = C * (t + 1) / nt;
+        for (int64_t n = 0; n < N; n++) {
+            float *dst = dwte + (int64_t)tokens[n] * C;
+            const float *src = dout + n * C;
+            for (int64_t c = c0; c < c1; c++) dst[c] += src[c];
+        }
+    }
+}
+
+void residual_forward(float *out, const float *a, const float *b, int64_t n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}

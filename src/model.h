@@ -1,0 +1,77 @@
+/*
+ * model.h - the model's internal layout: weights carved from one flat array by the
+ * parameter table, and the workspace of activations. Tests may include this header.
+ */
+#ifndef LEXT_MODEL_H
+#define LEXT_MODEL_H
+
+#include "attention.h"
+#include "lext.h"
+#include "position.h"
+
+/* One transformer block's tensors (pointers into the flat arrays). */
+typedef struct {
+    float *attn_norm_w, *attn_norm_b; /* (D), (D) */
+    float *qkv_w, *qkv_b;             /* (3D, D), (3D): rows q, then k, then v */
+    float *out_w, *out_b;             /* (D, D), (D) */
+    float *mlp_norm_w, *mlp_norm_b;   /* (D), (D) */
+    float *up_w, *up_b;               /* (F, D), (F) */
+    float *down_w, *down_b;           /* (D, F), (D) */
+} layer_tensors;
+
+typedef struct {
+    float *embed;         /* (V, D) */
+    float *pos_embed;     /* (train_len, D), learned only */
+    layer_tensors *layer; /* (L) */
+    float *norm_w, *norm_b; /* (D), (D) */
+    float *lm_head;       /* (V, D); == embed when tied */
+} model_tensors;
+
+struct lext_model {
+    lext_config cfg;
+    int n_tensors;
+    lext_param *table; /* (n_tensors), checkpoint order */
+    char *names;       /* storage of the table's names */
+    size_t num_params;
+    float *params, *grads; /* (num_params) each */
+    model_tensors w, g;    /* views of params and grads */
+    float *alibi_slopes;   /* (H), alibi only */
+};
+
+/* Activations of one layer; in an inference workspace every layer shares one set. */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd; /* (N, D), (N), (N) */
+    float *qkv;                       /* (N, 3D) */
+    float *qk;                        /* (N, 2D) rotated q and k (rope/xpos only) */
+    float *att;                       /* (N, D) attention output, heads side by side */
+    float *lse;                       /* (B, H, T) attention log-sum-exp per row */
+    float *res_mid;                   /* (N, D) residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd; /* (N, D), (N), (N) */
+    float *fc, *fc_act;               /* (N, F) before / after GELU */
+} layer_acts;
+
+struct lext_ctx {
+    const lext_model *model;
+    int64_t max_batch, max_len;
+    bool training;
+    size_t bytes;
+    float *arena; /* everything below is carved from it */
+    float *res;   /* (L+1 or 1, N, D) residual stream; layer l reads res[l], writes res[l+1] */
+    layer_acts *layer; /* (L or 1) */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (N, D), (N), (N) */
+    float *logits;                    /* (N, V) */
+    float *losses;                    /* (N) per-row loss */
+    float *tmp;                       /* (N, D) projection output before the residual add */
+    float *sin_table;                 /* (max_len, D), sinusoidal only */
+    /* backward scratch (training only) */
+    float *dres, *dln, *dqkv, *dqk, *dfc, *dfc_act, *dlogits;
+    rotary_table rot;
+    attn_scratch ws;
+    /* the last forward: copies of its inputs, for the backward */
+    int32_t *tokens, *targets; /* (N) each */
+    int64_t B, T, n_targets;
+    lext_attn attn;
+    bool have_forward;
+};
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * optim.c - AdamW (Loshchilov & Hutter) with the conventions of torch.optim.AdamW:
+ *   p <- p (1 - lr wd)                         (decoupled decay, tensors with decay only)
+ *   m <- b1 m + (1 - b1) g,  v <- b2 v + (1 - b2) g^2
+ *   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps),   t = step + 1
+ * preceded by global-norm clipping as torch.nn.utils.clip_grad_norm_
+ * (g <- g * min(1, clip / (||g|| + 1e-6))), with a linear warm-up then cosine decay.
+ */
+#include "internal.h"
+#include "model.h"
+
+#include <math.h>
+
+struct lext_optim {
+    lext_optim_config cfg;
+    size_t n;
+    float *m, *v; /* (num_params) each, parameter-table order */
+};
+
+void lext_optim_config_default(lext_optim_config *c, int64_t total_steps) {
+    c->lr = 3e-4;
+    c->min_lr_ratio = 0.1;
+    c->total_steps = total_steps;
+    c->warmup = total_steps / 10 < 100 ? total_steps / 10 : 100;
+    c->beta1 = 0.9;
+    c->beta2 = 0.98;
+    c->eps = 1e-6;
+    c->weight_decay = 0.01;
+    c->grad_clip = 1.0;
+}
+
+lext_status lext_optim_create(const lext_model *m, const lext_optim_config *c, lext_optim **out) {
+    *out = NULL;
+    if (!(c->lr > 0) || !isfinite(c->lr))
+        return lext_fail(LEXT_ERR_CONFIG, "learning rate must be > 0, got %g", c->lr);
+    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+        return lext_fail(LEXT_ERR_CONFIG, "Adam betas must be in [0, 1), got %g, %g", c->beta1,
+                         c->beta2);
+    if (!(c->eps > 0)) return lext_fail(LEXT_ERR_CONFIG, "Adam eps must be > 0, got %g", c->eps);
+    if (!(c->weight_decay >= 0) || !(c->grad_clip >= 0) || !(c->min_lr_ratio >= 0) ||
+        !(c->min_lr_ratio <= 1))
+        return lext_fail(LEXT_ERR_CONFIG,
+                         "weight decay and clipping must be >= 0, min lr ratio in [0, 1]");
+    if (c->total_steps < 1 || c->warmup < 0)
+        return lext_fail(LEXT_ERR_CONFIG, "steps must be >= 1 and warm-up >= 0");
+    lext_optim *o = calloc(1, sizeof *o);
+    if (!o) return lext_fail(LEXT_ERR_NOMEM, "cannot allocate the optimizer");
+    o->cfg = *c;
+    o->n = m->num_params;
+    lext_status s = lext_alloc((void **)&o->m, o->n * sizeof(float), "Adam first moments");
+    if (!s) s = lext_alloc((void **)&o->v, o->n * sizeof(float), "Adam second moments");
+    if (s) {
+        lext_optim_free(o);
+        return s;
+    }
+    *out = o;
+    return LEXT_OK;
+}
+
+void lext_optim_free(lext_optim *o) {
+    if (!o) return;
+    lext_free(o->m);
+    lext_free(o->v);
+    free(o);
+}
+
+float *lext_optim_m(lext_optim *o) { return o->m; }
+float *lext_optim_v(lext_optim *o) { return o->v; }
+const lext_optim_config *lext_optim_get_config(const lext_optim *o) { return &o->cfg; }
+
+double lext_optim_lr(const lext_optim_config *c, int64_t step) {
+    if (step < c->warmup) return c->lr * (double)(step + 1) / (double)c->warmup;
+    int64_t span = c->total_steps - c->warmup;
+    double progress = span > 0 ? (double)(step - c->warmup) / (double)span : 1.0;
+    if (progress > 1.0) progress = 1.0;
+    double cosine = 0.5 * (1.0 + cos(M_PI * progress));
+    return c->lr * (c->min_lr_ratio + (1.0 - c->min_lr_ratio) * cosine);
+}
+
+lext_status lext_optim_step(lext_optim *o, lext_model *m, int64_t step, float *grad_norm) {
+    const lext_optim_config *c = &o->cfg;
+    LEXT_ASSERT(o->n == m->num_params);
+    /* global L2 norm, per tensor in table order, then across tensors (fixed order) */
+    double sq = 0.0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const lext_param *p = &m->table[i];
+        double s = 0.0;
+        for (size_t k = 0; k < p->numel; k++) s += (double)p->grad[k] * (double)p->grad[k];
+        sq += s;
+    }
+    double norm = sqrt(sq);
+    if (grad_norm) *grad_norm = (float)norm;
+    if (!isfinite(norm))
+        return lext_fail(LEXT_ERR_NUMERIC, "the gradient norm is not finite (%g) at step %lld",
+                         norm, (long long)step);
+    float clip = 1.0f;
+    if (c->grad_clip > 0 && norm > 0) {
+        double coef = c->grad_clip / (norm + 1e-6);
+        if (coef < 1.0) clip = (float)coef;
+    }
+    const double lr = lext_optim_lr(c, step), t = (double)(step + 1);
+    const float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
+    const float step_size = (float)(lr / (1.0 - pow(c->beta1, t)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, t));
+    for (int i = 0; i < m->n_tensors; i++) {
+        const lext_param *p = &m->table[i];
+        size_t off = (size_t)(p->data - m->params);
+        float *mm = o->m + off, *vv = o->v + off, *w = p->data;
+        const float *gr = p->grad;
+        const float decay = p->decay ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
+        const size_t n = p->numel;
+#pragma omp parallel for schedule(static)
+        for (size_t k = 0; k < n; k++) {
+            float gk = gr[k] * clip;
+            float mk = b1 * mm[k] + (1.0f - b1) * gk;
+            float vk = b2 * vv[k] + (1.0f - b2) * gk * gk;
+            mm[k] = mk;
+            vv[k] = vk;
+            w[k] = w[k] * decay - step_size * mk / (sqrtf(vk) / bc2_sqrt + eps);
+        }
+    }
+    return LEXT_OK;
+}
