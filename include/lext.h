@@ -320,6 +320,68 @@ void lext_train_state_free(lext_train_state *ts);
 lext_status lext_checkpoint_read_config(const char *path, lext_config *c, bool *has_train,
                                         int64_t *step);
 
+/* ---------------------------------------------------------------------------------------
+ * Training driver: data, model, optimizer, validation, checkpoints, clean stops
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum {
+    LEXT_TRAIN_START,  /* data loaded, model ready: n_docs, n_skipped, n_params, config */
+    LEXT_TRAIN_STEP,   /* every log_every steps and after the last */
+    LEXT_TRAIN_VAL,    /* a validation pass: val_loss */
+    LEXT_TRAIN_SAVE,   /* a checkpoint was written to path */
+    LEXT_TRAIN_STOP    /* stopped early on request (stop flag or stop_after) */
+} lext_train_event;
+
+typedef struct {
+    lext_train_event event;
+    int64_t step, total_steps; /* steps done so far, schedule length */
+    int64_t start_step;        /* step the run (re)started from */
+    float loss, grad_norm;     /* the last step's */
+    double lr;
+    double tokens_per_s;       /* since this invocation started */
+    double elapsed_s, eta_s;
+    float val_loss;
+    int64_t val_tokens;
+    const char *path;          /* SAVE: the checkpoint */
+    /* START */
+    const lext_config *config;
+    size_t n_params, n_docs, n_skipped, n_val_docs, n_val_skipped;
+    uint64_t data_bytes;
+    int64_t batch;
+    bool resumed;
+} lext_train_report;
+
+typedef struct {
+    lext_config model;       /* architecture of a fresh run (ignored on resume) */
+    lext_optim_config optim; /* total_steps is the schedule length (ignored on resume) */
+    const char *data;        /* training documents (on resume, NULL: the checkpoint's) */
+    const char *val;         /* validation documents or NULL */
+    const char *out;         /* checkpoint path */
+    const char *resume;      /* a training checkpoint to continue, or NULL */
+    int64_t batch;           /* sequences per step (on resume, 0: the checkpoint's) */
+    int64_t steps;           /* total steps (on resume, 0: the checkpoint's schedule) */
+    int64_t eval_every;      /* validate every K steps (0: only at the end, if val) */
+    int64_t save_every;      /* checkpoint every K steps (0: only at the end) */
+    int64_t stop_after;      /* stop cleanly, saving, after this many steps of this run (0: off) */
+    int64_t log_every;       /* STEP reports every K steps [1] */
+    int64_t val_batches;     /* validation windows = val_batches * batch [8] */
+    uint64_t seed;           /* initialisation and data order */
+    volatile int *stop;      /* set (e.g. from SIGINT) to stop cleanly after the current step */
+    void (*report)(const lext_train_report *r, void *user);
+    void *user;
+} lext_train_opts;
+
+void lext_train_opts_default(lext_train_opts *o);
+
+/* Trains as the options say. Stops early on *stop or stop_after, saving a checkpoint first.
+ * On a non-finite loss or gradient it stops WITHOUT saving (the last checkpoint written
+ * stays the last good one) and fails with LEXT_ERR_NUMERIC, naming the step. */
+lext_status lext_train(const lext_train_opts *o);
+
+/* Thread count for lext and its BLAS (one OpenMP pool). n <= 0: all cores. */
+void lext_set_threads(int n);
+int lext_get_threads(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,8 @@
+/* commands.h - one entry point per `lext` command; each returns the process exit status. */
+#ifndef LEXT_CLI_COMMANDS_H
+#define LEXT_CLI_COMMANDS_H
+
+int cmd_train(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif

@@ -1,0 +1,37 @@
+/* main.c - `lext COMMAND [options]`: dispatch to the commands. */
+#include "commands.h"
+#include "lext.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"train", cmd_train, "train a model on text"},
+    {"info", cmd_info, "show a checkpoint's configuration"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: lext COMMAND [options]   (lext COMMAND --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "lext: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

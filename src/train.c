@@ -1,0 +1,264 @@
+/*
+ * train.c - the training driver behind `lext train` and `lext experiment`.
+ *
+ * One step: draw a batch of windows from the sampler, zero the gradients, forward with
+ * targets, backward, one AdamW update. Everything that decides the next step (weights,
+ * Adam moments, step count, sampler RNG) is in the checkpoint, so a resumed run repeats
+ * an uninterrupted one bit for bit (given the same thread count and BLAS).
+ */
+#include "internal.h"
+#include "model.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+void lext_set_threads(int n) {
+#ifdef _OPENMP
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+#endif
+    openblas_set_num_threads(n > 0 ? n : 1);
+}
+
+int lext_get_threads(void) { return lext_num_threads(); }
+
+void lext_train_opts_default(lext_train_opts *o) {
+    memset(o, 0, sizeof *o);
+    lext_config_default(&o->model);
+    lext_optim_config_default(&o->optim, 1000);
+    o->out = "model.safetensors";
+    o->batch = 16;
+    o->steps = 1000;
+    o->log_every = 1;
+    o->val_batches = 8;
+    o->seed = 1;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Seeds of the independent random streams, derived from the run's seed. */
+#define SEED_DATA 0x64617461ULL /* "data" */
+#define SEED_VAL 0x76616c21ULL  /* "val!" */
+
+typedef struct {
+    const lext_train_opts *o;
+    lext_model *m;
+    lext_optim *opt;
+    lext_ctx *ctx;
+    lext_dataset data, val;
+    lext_sampler sampler, val_sampler;
+    int32_t *inp, *tgt;         /* (B, T) batch */
+    int32_t *val_inp, *val_tgt; /* (n_val, T) fixed validation windows */
+    int64_t n_val, B, T, total, start;
+    lext_rng rng;
+    uint64_t seed;
+    char data_path[4096];
+    const char *last_saved; /* path of the last checkpoint this run wrote */
+    int64_t last_saved_step;
+    double t0;
+    lext_train_report r;
+} run;
+
+static void emit(run *x, lext_train_event ev) {
+    x->r.event = ev;
+    if (x->o->report) x->o->report(&x->r, x->o->user);
+}
+
+static lext_status save(run *x, int64_t step) {
+    lext_train_state ts = {0};
+    ts.step = step;
+    ts.rng = x->rng;
+    ts.optim = *lext_optim_get_config(x->opt);
+    ts.batch = x->B;
+    ts.seed = x->seed;
+    snprintf(ts.data_path, sizeof ts.data_path, "%s", x->data_path);
+    ts.m = lext_optim_m(x->opt);
+    ts.v = lext_optim_v(x->opt);
+    LEXT_TRY(lext_checkpoint_save(x->o->out, x->m, &ts));
+    x->last_saved = x->o->out;
+    x->last_saved_step = step;
+    x->r.path = x->o->out;
+    emit(x, LEXT_TRAIN_SAVE);
+    return LEXT_OK;
+}
+
+static lext_status validate(run *x) {
+    double sum = 0;
+    int64_t count = 0;
+    for (int64_t i = 0; i < x->n_val; i += x->B) {
+        int64_t b = x->n_val - i < x->B ? x->n_val - i : x->B;
+        float loss;
+        LEXT_TRY(lext_forward(x->m, x->ctx, x->val_inp + i * x->T, x->val_tgt + i * x->T, b, x->T,
+                              NULL, &loss));
+        sum += (double)loss * (double)lext_ctx_num_targets(x->ctx);
+        count += lext_ctx_num_targets(x->ctx);
+    }
+    x->r.val_loss = (float)(sum / (double)count);
+    x->r.val_tokens = count;
+    emit(x, LEXT_TRAIN_VAL);
+    return LEXT_OK;
+}
+
+static lext_status numeric_failure(run *x, int64_t step, const char *what) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", lext_last_error());
+    if (x->last_saved)
+        return lext_fail(LEXT_ERR_NUMERIC,
+                         "%s at step %lld: training stopped without saving; %s (step %lld) is "
+                         "the last good checkpoint",
+                         what, (long long)step + 1, x->last_saved, (long long)x->last_saved_step);
+    return lext_fail(LEXT_ERR_NUMERIC,
+                     "%s at step %lld: training stopped without saving (%s); this run had not "
+                     "written a checkpoint yet, so any earlier file at %s is untouched",
+                     what, (long long)step + 1, msg, x->o->out);
+}
+
+static lext_status setup(run *x) {
+    const lext_train_opts *o = x->o;
+    lext_train_state ts = {0};
+    bool has_train = false;
+    if (o->resume) {
+        LEXT_TRY(lext_checkpoint_load(o->resume, &x->m, &ts, &has_train));
+        if (!has_train)
+            return lext_fail(LEXT_ERR_ARG,
+                             "%s holds a model but no training state (optimizer, step); it "
+                             "cannot be resumed",
+                             o->resume);
+        x->r.resumed = true;
+    } else {
+        LEXT_TRY(lext_model_create(&o->model, &x->m));
+        lext_model_init(x->m, o->seed);
+    }
+    const lext_config *c = lext_model_config(x->m);
+    x->T = c->train_len;
+    x->B = o->batch > 0 ? o->batch : has_train ? ts.batch : 16;
+    x->seed = has_train ? ts.seed : o->seed;
+    const char *dpath = o->data ? o->data : has_train ? ts.data_path : NULL;
+    snprintf(x->data_path, sizeof x->data_path, "%s", dpath ? dpath : "");
+    lext_optim_config oc = has_train ? ts.optim : o->optim;
+    if (!has_train) oc.total_steps = o->steps;
+    else if (o->steps > 0) oc.total_steps = o->steps;
+    x->total = oc.total_steps;
+    x->start = has_train ? ts.step : 0;
+    lext_status s = LEXT_OK;
+    if (!dpath || !*dpath) s = lext_fail(LEXT_ERR_DATA, "no training data given");
+    if (!s && x->B < 1) s = lext_fail(LEXT_ERR_CONFIG, "batch must be >= 1");
+    if (!s && x->start > x->total)
+        s = lext_fail(LEXT_ERR_CONFIG,
+                      "the checkpoint is at step %lld, past the requested %lld steps",
+                      (long long)x->start, (long long)x->total);
+    if (!s) s = lext_optim_create(x->m, &oc, &x->opt);
+    if (!s && has_train) {
+        memcpy(lext_optim_m(x->opt), ts.m, lext_model_num_params(x->m) * sizeof(float));
+        memcpy(lext_optim_v(x->opt), ts.v, lext_model_num_params(x->m) * sizeof(float));
+        x->rng = ts.rng;
+    } else {
+        lext_rng_seed(&x->rng, x->seed ^ SEED_DATA);
+    }
+    lext_train_state_free(&ts);
+    if (s) return s;
+
+    LEXT_TRY(lext_dataset_load(dpath, &x->data));
+    LEXT_TRY(lext_sampler_init(&x->sampler, &x->data, (size_t)x->T + 1));
+    if (o->val) {
+        LEXT_TRY(lext_dataset_load(o->val, &x->val));
+        LEXT_TRY(lext_sampler_init(&x->val_sampler, &x->val, (size_t)x->T + 1));
+        /* a fixed set of windows, drawn once, so every validation scores the same bytes */
+        x->n_val = (o->val_batches > 0 ? o->val_batches : 8) * x->B;
+        LEXT_TRY(lext_alloc((void **)&x->val_inp, (size_t)(x->n_val * x->T) * sizeof(int32_t),
+                            "validation windows"));
+        LEXT_TRY(lext_alloc((void **)&x->val_tgt, (size_t)(x->n_val * x->T) * sizeof(int32_t),
+                            "validation windows"));
+        lext_rng vr;
+        lext_rng_seed(&vr, x->seed ^ SEED_VAL);
+        lext_sampler_batch(&x->val_sampler, &vr, x->n_val, x->val_inp, x->val_tgt);
+    }
+    LEXT_TRY(lext_alloc((void **)&x->inp, (size_t)(x->B * x->T) * sizeof(int32_t), "batch"));
+    LEXT_TRY(lext_alloc((void **)&x->tgt, (size_t)(x->B * x->T) * sizeof(int32_t), "batch"));
+    LEXT_TRY(lext_ctx_create(x->m, x->B, x->T, true, &x->ctx));
+
+    x->r.config = c;
+    x->r.n_params = lext_model_num_params(x->m);
+    x->r.n_docs = x->sampler.n_usable;
+    x->r.n_skipped = x->sampler.n_skipped;
+    x->r.n_val_docs = o->val ? x->val_sampler.n_usable : 0;
+    x->r.n_val_skipped = o->val ? x->val_sampler.n_skipped : 0;
+    x->r.data_bytes = x->data.total_bytes;
+    x->r.batch = x->B;
+    x->r.total_steps = x->total;
+    x->r.start_step = x->start;
+    x->r.step = x->start;
+    return LEXT_OK;
+}
+
+static lext_status loop(run *x) {
+    const lext_train_opts *o = x->o;
+    const int64_t log_every = o->log_every > 0 ? o->log_every : 1;
+    bool validated_last = false;
+    x->t0 = now_s();
+    for (int64_t step = x->start; step < x->total; step++) {
+        lext_sampler_batch(&x->sampler, &x->rng, x->B, x->inp, x->tgt);
+        lext_model_zero_grad(x->m);
+        float loss = 0, gnorm = 0;
+        lext_status s = lext_forward(x->m, x->ctx, x->inp, x->tgt, x->B, x->T, NULL, &loss);
+        if (s == LEXT_ERR_NUMERIC) return numeric_failure(x, step, "the loss became non-finite");
+        if (s) return s;
+        LEXT_TRY(lext_backward(x->m, x->ctx));
+        s = lext_optim_step(x->opt, x->m, step, &gnorm);
+        if (s == LEXT_ERR_NUMERIC) return numeric_failure(x, step, "the gradient became non-finite");
+        if (s) return s;
+
+        const int64_t done = step + 1, ran = done - x->start;
+        const double el = now_s() - x->t0;
+        x->r.step = done;
+        x->r.loss = loss;
+        x->r.grad_norm = gnorm;
+        x->r.lr = lext_optim_lr(lext_optim_get_config(x->opt), step);
+        x->r.elapsed_s = el;
+        x->r.tokens_per_s = el > 0 ? (double)(ran * x->B * x->T) / el : 0;
+        x->r.eta_s = el / (double)ran * (double)(x->total - done);
+        if (done % log_every == 0 || done == x->total) emit(x, LEXT_TRAIN_STEP);
+        validated_last = false;
+        if (o->val && o->eval_every > 0 && done % o->eval_every == 0) {
+            LEXT_TRY(validate(x));
+            validated_last = true;
+        }
+        bool stop = (o->stop && *o->stop) || (o->stop_after > 0 && ran >= o->stop_after);
+        if (stop && done < x->total) {
+            LEXT_TRY(save(x, done));
+            emit(x, LEXT_TRAIN_STOP);
+            return LEXT_OK;
+        }
+        if (o->save_every > 0 && done % o->save_every == 0 && done < x->total)
+            LEXT_TRY(save(x, done));
+    }
+    if (o->val && !validated_last) LEXT_TRY(validate(x));
+    return save(x, x->total);
+}
+
+lext_status lext_train(const lext_train_opts *o) {
+    run x = {.o = o};
+    lext_status s = setup(&x);
+    if (!s) {
+        emit(&x, LEXT_TRAIN_START);
+        s = loop(&x);
+    }
+    lext_ctx_free(x.ctx);
+    lext_optim_free(x.opt);
+    lext_model_free(x.m);
+    lext_sampler_free(&x.sampler);
+    lext_sampler_free(&x.val_sampler);
+    lext_dataset_free(&x.data);
+    lext_dataset_free(&x.val);
+    lext_free(x.inp);
+    lext_free(x.tgt);
+    lext_free(x.val_inp);
+    lext_free(x.val_tgt);
+    return s;
+}
