@@ -203,8 +203,12 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv, cli_opt
         }
         char err[256];
         int bad = 0;
-        if (o->kind == OPT_INT)
-            bad = parse_i64(val, (int64_t)o->min, (int64_t)o->max, (int64_t *)o->dst, err, sizeof err);
+        if (o->kind == OPT_INT) {
+            /* doubles at the int64 edge do not convert back: clamp explicitly */
+            int64_t lo = o->min <= -9.2e18 ? INT64_MIN : (int64_t)o->min;
+            int64_t hi = o->max >= 9.2e18 ? INT64_MAX : (int64_t)o->max;
+            bad = parse_i64(val, lo, hi, (int64_t *)o->dst, err, sizeof err);
+        }
         else if (o->kind == OPT_NUM)
             bad = parse_f64(val, o->min, o->max, (double *)o->dst, err, sizeof err);
         else if (!*val) {

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# test_cli.sh - the command line end to end: bad input gives a message naming the problem
+# and a non-zero exit; resume is exact; Ctrl-C saves; a non-finite loss keeps the last
+# good checkpoint.
+set -u
+cd "$(dirname "$0")/.."
+LEXT=./lext
+PY=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok()  { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+
+# expect_fail NAME SUBSTRING CMD... : non-zero exit, stderr contains SUBSTRING, no crash
+expect_fail() {
+    local name=$1 want=$2; shift 2
+    local err rc
+    err=$("$@" 2>&1 >/dev/null); rc=$?
+    if [ $rc -eq 0 ]; then bad "$name: exit 0, expected failure"; return; fi
+    if [ $rc -ge 128 ]; then bad "$name: crashed (exit $rc): $err"; return; fi
+    if ! grep -qiF -- "$want" <<<"$err"; then bad "$name: message lacks '$want': $err"; return; fi
+    ok "$name"
+}
+
+# a small corpus: documents of various lengths
+mkdir -p "$tmp/data/sub" "$tmp/empty" "$tmp/short"
+for i in 1 2 3 4 5 6; do
+    head -c $((3000 + i * 500)) /dev/urandom | base64 > "$tmp/data/doc$i.txt"
+done
+cp "$tmp/data/doc1.txt" "$tmp/data/sub/nested.txt"
+echo "tiny" > "$tmp/data/tiny.txt"
+echo "short doc" > "$tmp/short/a.txt"; echo "also short" > "$tmp/short/b.txt"
+: > "$tmp/emptyfile"
+SMALL="--layers 1 --dim 32 --heads 2 --train-len 32 --batch 2"
+
+expect_fail "missing data path" "no such file" $LEXT train --data "$tmp/nope" $SMALL --steps 1 --out "$tmp/x.st"
+expect_fail "no --data" "--data" $LEXT train $SMALL --steps 1 --out "$tmp/x.st"
+expect_fail "empty directory" "no non-empty document" $LEXT train --data "$tmp/empty" $SMALL --steps 1 --out "$tmp/x.st"
+expect_fail "empty file" "no non-empty document" $LEXT train --data "$tmp/emptyfile" $SMALL --steps 1 --out "$tmp/x.st"
+expect_fail "no document long enough" "no document is long enough" $LEXT train --data "$tmp/short" $SMALL --steps 1 --out "$tmp/x.st"
+expect_fail "unknown --pos" "unknown position scheme 'xyz'" $LEXT train --data "$tmp/data" $SMALL --pos xyz --steps 1
+expect_fail "dim not divisible by heads" "not divisible by heads" $LEXT train --data "$tmp/data" --dim 30 --heads 4 --steps 1
+expect_fail "odd head dim with rope" "even head dimension" $LEXT train --data "$tmp/data" --dim 24 --heads 8 --pos rope --steps 1
+expect_fail "odd head dim with xpos" "even head dimension" $LEXT train --data "$tmp/data" --dim 24 --heads 8 --pos xpos --steps 1
+expect_fail "steps not a number" "--steps: 'ten' is not an integer" $LEXT train --data "$tmp/data" --steps ten
+expect_fail "negative batch" "--batch" $LEXT train --data "$tmp/data" --batch -3
+expect_fail "unknown option" "unknown option --bogus" $LEXT train --data "$tmp/data" --bogus 1
+expect_fail "option without value" "needs a value" $LEXT train --data
+expect_fail "unknown command" "unknown command" $LEXT frobnicate
+expect_fail "info on a missing file" "cannot open" $LEXT info "$tmp/none.st"
+head -c 100 /dev/urandom > "$tmp/garbage.st"
+expect_fail "info on garbage" "checkpoint" $LEXT info "$tmp/garbage.st"
+
+# a run, its size and its info
+if $LEXT train --data "$tmp/data" $SMALL --steps 6 --out "$tmp/m.st" > "$tmp/train.log" 2>&1; then
+    if grep -q "skipped as shorter than 33 bytes" "$tmp/train.log" && grep -q "^data: 7 documents used" "$tmp/train.log"; then
+        ok "train counts skipped documents"
+    else bad "train counts skipped documents: $(head -3 "$tmp/train.log")"; fi
+else bad "small training run: $(tail -2 "$tmp/train.log")"; fi
+if $LEXT info "$tmp/m.st" | grep -q "training state   step 6 of 6"; then ok "info shows the training state"; else bad "info"; fi
+expect_fail "resume cannot change the model" "cannot change when resuming" $LEXT train --resume "$tmp/m.st" --dim 64
+truncate -s 2000 "$tmp/m.st" 2>/dev/null; cp "$tmp/m.st" "$tmp/trunc.st"
+expect_fail "resume from a truncated checkpoint" "outside the" $LEXT train --resume "$tmp/trunc.st"
+
+# resume is exact: 2N steps == N steps + resumed N steps, bit for bit
+losses() { grep '^step [0-9]*/' "$1" | awk '{print $2, $4}'; }
+RUN="--data $tmp/data $SMALL --steps 12 --log-every 1 --seed 7"
+$LEXT train $RUN --out "$tmp/full.st" > "$tmp/full.log" 2>&1
+$LEXT train $RUN --out "$tmp/half.st" --stop-after 6 > "$tmp/half.log" 2>&1
+$LEXT train --resume "$tmp/half.st" --log-every 1 >> "$tmp/half.log" 2>&1
+if [ "$(losses "$tmp/full.log" | wc -l)" -eq 12 ] && diff <(losses "$tmp/full.log") <(losses "$tmp/half.log") > /dev/null; then
+    ok "resume repeats an uninterrupted run bit for bit"
+else bad "resume determinism: $(diff <(losses "$tmp/full.log") <(losses "$tmp/half.log") | head -4)"; fi
+tensors() { $PY -c "import sys; d=open(sys.argv[1],'rb').read(); n=int.from_bytes(d[:8],'little'); sys.stdout.buffer.write(d[8+n:])" "$1"; }
+if [ -s "$tmp/full.st" ] && [ -s "$tmp/half.st" ] && cmp -s <(tensors "$tmp/full.st") <(tensors "$tmp/half.st"); then
+    ok "resumed and uninterrupted runs end with identical weights and optimizer state"
+else bad "final tensors differ after resume (or are missing)"; fi
+
+# Ctrl-C saves a checkpoint that resumes
+$LEXT train --data "$tmp/data" $SMALL --steps 100000 --log-every 1 --out "$tmp/int.st" > "$tmp/int.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q '^step 3/' "$tmp/int.log" 2>/dev/null && break; sleep 0.1; done
+kill -INT $pid; wait $pid; rc=$?
+if [ $rc -eq 0 ] && grep -q "^stopped at step" "$tmp/int.log" && $LEXT info "$tmp/int.st" > /dev/null; then
+    ok "Ctrl-C saves a checkpoint and exits cleanly"
+else bad "Ctrl-C: exit $rc, $(tail -2 "$tmp/int.log")"; fi
+
+# a non-finite loss stops without saving; the last good checkpoint stays as it was
+$LEXT train --data "$tmp/data" $SMALL --steps 4 --out "$tmp/good.st" > /dev/null 2>&1
+$PY - "$tmp/good.st" "$tmp/blowup.st" <<'PYEOF'
+import json, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+d = bytearray(open(src, 'rb').read())
+n = int.from_bytes(d[:8], 'little')
+h = json.loads(d[8:8 + n])
+b, e = h['embed.weight']['data_offsets']
+base = 8 + n
+for off in range(base + b, base + e, 4):  # huge but finite weights: logits overflow
+    d[off:off + 4] = struct.pack('<f', 3e38)
+open(dst, 'wb').write(d)
+PYEOF
+cp "$tmp/blowup.st" "$tmp/blowup.orig"
+expect_fail "non-finite loss is reported" "non-finite" $LEXT train --resume "$tmp/blowup.st" --steps 8
+if cmp -s "$tmp/blowup.st" "$tmp/blowup.orig"; then ok "the last good checkpoint is untouched after a non-finite loss"; else bad "checkpoint changed after NaN"; fi
+
+echo "test_cli.sh: $pass passed, $fail failed"
+[ $fail -eq 0 ]
