@@ -167,7 +167,8 @@ void lext_model_zero_grad(lext_model *m);
  * Forward and backward
  * ------------------------------------------------------------------------------------- */
 
-/* A workspace for running a model on up to max_batch sequences of up to max_len tokens.
+/* A workspace for running a model on sequences of up to max_len tokens, up to
+ * max_batch * max_len tokens per call (so short sequences can be batched more deeply).
  * Buffers are sized once, up front, for (max_batch, max_len): nothing is allocated while
  * running. With training = true it keeps every layer's activations for lext_backward();
  * otherwise it keeps one layer's worth, so memory grows linearly with max_len and never
@@ -183,7 +184,8 @@ size_t lext_ctx_bytes(const lext_ctx *ctx);
 /* Runs the model on tokens (B, T) under mask attn (NULL: causal).
  * With targets (B, T) non-NULL, *loss receives the mean cross-entropy (nats) over the
  * B*T predictions; a target < 0 is ignored (not counted). logits (B, T, V) stay in the
- * workspace (lext_ctx_logits) until the next call. Fails for T > max_len, B > max_batch,
+ * workspace (lext_ctx_logits) until the next call. Fails for T > max_len, B*T above the
+ * workspace's capacity,
  * tokens outside [0, V), or T > train_len with learned positions. */
 lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
                          const int32_t *targets, int64_t B, int64_t T, const lext_attn *attn,
@@ -319,6 +321,76 @@ void lext_train_state_free(lext_train_state *ts);
 /* Reads only the configuration (for `lext info`). */
 lext_status lext_checkpoint_read_config(const char *path, lext_config *c, bool *has_train,
                                         int64_t *step);
+
+/* ---------------------------------------------------------------------------------------
+ * Evaluation by length (LeX section 4, "Evaluation protocol")
+ * ------------------------------------------------------------------------------------- */
+
+/* One (length, mask) cell of an evaluation. */
+typedef struct {
+    int64_t length;     /* L: segment length in bytes */
+    lext_attn attn;
+    int64_t docs;       /* documents that contributed */
+    int64_t segments;   /* segments evaluated */
+    int64_t tokens;     /* predictions scored: (L - 1) per segment */
+    double loss_sum;    /* sum of their losses, nats */
+    bool skipped;       /* not computable for this model (learned positions past train_len) */
+    char why[160];      /* the reason when skipped */
+} lext_eval_cell;
+
+typedef struct {
+    int64_t done, total; /* segments evaluated / to evaluate, all cells together */
+    int64_t length;
+    lext_attn_mode mode;
+} lext_eval_progress;
+
+typedef struct {
+    size_t docs_used;    /* documents with at least N = max(lengths) bytes */
+    size_t docs_skipped; /* shorter ones */
+    size_t longest;      /* the longest document, bytes */
+} lext_eval_summary;
+
+/* The paper's protocol: from every document take its first N = max(lengths) bytes
+ * (shorter documents are skipped and counted); split them into floor(N/L) consecutive
+ * segments of each length L; evaluate every segment on its own from a fresh context: the
+ * model reads L bytes and predicts bytes 2..L from the ones before them (L - 1 scored
+ * predictions, no start token, nothing carried over). cells (n_lengths x n_modes, row-
+ * major by length) receive the sums. Segments of one length are batched up to
+ * batch_tokens tokens per forward pass. Fails with LEXT_ERR_DATA, saying how many
+ * documents there were and how long the longest was, when none has N bytes. */
+lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *lengths,
+                          size_t n_lengths, const lext_attn *modes, size_t n_modes,
+                          int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
+                          void (*progress)(const lext_eval_progress *p, void *user), void *user);
+
+/* ---------------------------------------------------------------------------------------
+ * Attention resolution (LeX section 2.2 Eq. 3, section 4.3 Eq. 11)
+ * ------------------------------------------------------------------------------------- */
+
+/* Expected pre-softmax score by relative distance, per layer: the mean over heads, over
+ * every (query i, key i - n) pair the mask allows, and over texts, of the scaled logit
+ * q.k / sqrt(hd) with the ALiBi bias included. */
+typedef struct {
+    int n_layer;
+    int64_t max_len;   /* distances 0 .. max_len - 1 */
+    double *sum;       /* (n_layer, max_len) */
+    int64_t *count;    /* (n_layer, max_len): (head, query, key) triples summed */
+} lext_scores;
+
+lext_status lext_scores_init(lext_scores *s, int n_layer, int64_t max_len);
+void lext_scores_free(lext_scores *s);
+/* Runs the model over tokens (1, T) under attn (NULL: causal) on an inference or
+ * training workspace, adding every layer's scores to s (T <= s->max_len). */
+lext_status lext_scores_add(lext_model *m, lext_ctx *ctx, const int32_t *tokens, int64_t T,
+                            const lext_attn *attn, lext_scores *s);
+/* Eq. 3 on s[0..n): R = sum_i e^{s_i} (e^{s_i} - e^{s_{i+1}}) / (sum_i e^{s_i})^2, taking
+ * e^{s_n} = 0 past the last distance. With p_i = softmax(s)_i this is
+ * sum p_i^2 - sum p_i p_{i+1} < 1 always (the paper's 1.08 compares only relatively). */
+double lext_resolution(const double *s, int64_t n);
+/* The theoretical expectation curve of rope/xpos (the paper's g_zeta[n], Eq. 7), as the
+ * mean over pairs: g[n] = (1/P) sum_j cos(n theta_j) zeta_j^(n/B), zeta = 1 for rope.
+ * Fails for other schemes. */
+lext_status lext_expectation_curve(const lext_config *c, double *g, int64_t n);
 
 /* ---------------------------------------------------------------------------------------
  * Training driver: data, model, optimizer, validation, checkpoints, clean stops

@@ -254,3 +254,35 @@ void attention_forward_naive(float *out, float *lse, const float *q, const float
         }
     free(S);
 }
+
+/* ---- scores by distance (attention resolution, LeX Eq. 11) ------------------------------ */
+
+void scores_accumulate(lext_scores *s, int l, const float *q, const float *k, int64_t ldqk,
+                       const float *slopes, const lext_attn *mask, int64_t B, int64_t T,
+                       int64_t H, int64_t hd) {
+    LEXT_ASSERT(T <= s->max_len && l < s->n_layer);
+    const double scale = 1.0 / sqrt((double)hd);
+    double *part = calloc((size_t)(B * H * T), sizeof(double)); /* per (b, h) sums */
+    LEXT_ASSERT(part);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        int64_t b = bh / H, h = bh % H;
+        double *acc = part + bh * T;
+        for (int64_t i = 0; i < T; i++) {
+            const float *qi = q + (b * T + i) * ldqk + h * hd;
+            for (int64_t j = lext_attn_lo(mask, T, i); j <= i; j++) {
+                const float *kj = k + (b * T + j) * ldqk + h * hd;
+                double dot = 0;
+                for (int64_t d = 0; d < hd; d++) dot += (double)qi[d] * (double)kj[d];
+                acc[i - j] += dot * scale - (slopes ? (double)slopes[h] * (double)(i - j) : 0.0);
+            }
+        }
+    }
+    double *sum = s->sum + (size_t)l * (size_t)s->max_len;
+    int64_t *cnt = s->count + (size_t)l * (size_t)s->max_len;
+    for (int64_t bh = 0; bh < B * H; bh++) /* fixed order: deterministic */
+        for (int64_t n = 0; n < T; n++) sum[n] += part[bh * T + n];
+    for (int64_t i = 0; i < T; i++)
+        for (int64_t j = lext_attn_lo(mask, T, i); j <= i; j++) cnt[i - j] += B * H;
+    free(part);
+}

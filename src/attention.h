@@ -49,4 +49,10 @@ void attention_forward_naive(float *out, float *lse, const float *q, const float
                              int64_t ldqk, const float *v, int64_t ldv, const float *slopes,
                              const lext_attn *mask, int64_t B, int64_t T, int64_t H, int64_t hd);
 
+/* Adds layer l's pre-softmax scores by distance to s (see lext_scores): for every
+ * allowed (i, j), s->sum[l][i - j] += q_i . k_j / sqrt(hd) - m_h (i - j). */
+void scores_accumulate(lext_scores *s, int l, const float *q, const float *k, int64_t ldqk,
+                       const float *slopes, const lext_attn *mask, int64_t B, int64_t T,
+                       int64_t H, int64_t hd);
+
 #endif

@@ -75,9 +75,8 @@ lext_status lext_ctx_create(const lext_model *m, int64_t max_batch, int64_t max_
     if (max_batch < 1 || max_len < 1)
         return lext_fail(LEXT_ERR_ARG, "workspace needs batch >= 1 and length >= 1, got %lld x %lld",
                          (long long)max_batch, (long long)max_len);
-    if (max_len > ((int64_t)1 << 30) || max_batch > ((int64_t)1 << 30) ||
-        max_batch * max_len > ((int64_t)1 << 31) / (4 * c->d_ff > c->vocab_size ? 4 * c->d_ff
-                                                                                : c->vocab_size))
+    /* BLAS takes row counts as int: B*T rows must fit */
+    if (max_len > INT32_MAX || max_batch > INT32_MAX || max_batch * max_len > INT32_MAX)
         return lext_fail(LEXT_ERR_ARG, "workspace of %lld x %lld tokens is too large",
                          (long long)max_batch, (long long)max_len);
     lext_ctx *ctx = calloc(1, sizeof *ctx);
@@ -141,7 +140,7 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
     const lext_config *c = &m->cfg;
     ctx->have_forward = false;
     if (ctx->model != m) return lext_fail(LEXT_ERR_ARG, "workspace belongs to another model");
-    if (B < 1 || T < 1 || B > ctx->max_batch || T > ctx->max_len)
+    if (B < 1 || T < 1 || B * T > ctx->max_batch * ctx->max_len || T > ctx->max_len)
         return lext_fail(LEXT_ERR_ARG, "batch %lld x length %lld exceeds the workspace (%lld x %lld)",
                          (long long)B, (long long)T, (long long)ctx->max_batch,
                          (long long)ctx->max_len);
@@ -192,6 +191,8 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
         }
         attention_forward(a->att, a->lse, q, k, ldqk, a->qkv + 2 * D, 3 * D, m->alibi_slopes,
                           &mask, B, T, H, hd, &ctx->ws);
+        if (ctx->scores)
+            scores_accumulate(ctx->scores, l, q, k, ldqk, m->alibi_slopes, &mask, B, T, H, hd);
         linear_forward(ctx->tmp, a->att, lw->out_w, lw->out_b, N, D, D);
         residual_forward(a->res_mid, xin, ctx->tmp, N * D);
         layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, lw->mlp_norm_w,

@@ -67,6 +67,7 @@ struct lext_ctx {
     float *dres, *dln, *dqkv, *dqk, *dfc, *dfc_act, *dlogits;
     rotary_table rot;
     attn_scratch ws;
+    lext_scores *scores; /* when set, the forward adds every layer's scores to it */
     /* the last forward: copies of its inputs, for the backward */
     int32_t *tokens, *targets; /* (N) each */
     int64_t B, T, n_targets;

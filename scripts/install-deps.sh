@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what lext needs to build, test and run its experiment, from Debian/Ubuntu packages:
+#   build:  gcc, make, OpenBLAS (OpenMP build), cJSON
+#   tests:  python3-torch and python3-numpy (the independent PyTorch reference)
+# Uses sudo when not root. Does nothing when everything is already there.
+set -euo pipefail
+pkgs=(build-essential libopenblas-openmp-dev libcjson-dev python3 python3-numpy python3-torch)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+echo "installing: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

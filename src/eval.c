@@ -1,0 +1,175 @@
+/*
+ * eval.c - perplexity by length under the paper's protocol, the expected attention score
+ * by distance, and attention resolution.
+ */
+#include "internal.h"
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *lengths,
+                          size_t n_lengths, const lext_attn *modes, size_t n_modes,
+                          int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
+                          void (*progress)(const lext_eval_progress *p, void *user), void *user) {
+    const lext_config *c = &m->cfg;
+    if (n_lengths == 0 || n_modes == 0)
+        return lext_fail(LEXT_ERR_ARG, "evaluation needs at least one length and one mode");
+    int64_t N = 0;
+    for (size_t i = 0; i < n_lengths; i++) {
+        if (lengths[i] < 2)
+            return lext_fail(LEXT_ERR_ARG, "evaluation lengths must be >= 2, got %lld",
+                             (long long)lengths[i]);
+        N = lengths[i] > N ? lengths[i] : N;
+    }
+    for (size_t k = 0; k < n_modes; k++) LEXT_TRY(lext_attn_validate(&modes[k]));
+    lext_eval_summary s = {0};
+    for (size_t i = 0; i < d->n_docs; i++) {
+        if (d->docs[i].len >= (size_t)N) s.docs_used++;
+        else s.docs_skipped++;
+        s.longest = d->docs[i].len > s.longest ? d->docs[i].len : s.longest;
+    }
+    if (sum) *sum = s;
+    if (s.docs_used == 0)
+        return lext_fail(LEXT_ERR_DATA,
+                         "no document has the %lld bytes the largest length needs: %zu document(s), "
+                         "the longest %zu bytes",
+                         (long long)N, d->n_docs, s.longest);
+
+    /* cells and the work to do */
+    int64_t total = 0;
+    for (size_t li = 0; li < n_lengths; li++)
+        for (size_t k = 0; k < n_modes; k++) {
+            lext_eval_cell *cell = &cells[li * n_modes + k];
+            memset(cell, 0, sizeof *cell);
+            cell->length = lengths[li];
+            cell->attn = modes[k];
+            if (c->pos == LEXT_POS_LEARNED && lengths[li] > c->train_len) {
+                cell->skipped = true;
+                snprintf(cell->why, sizeof cell->why,
+                         "learned positions stop at train_len %d", c->train_len);
+                continue;
+            }
+            total += (int64_t)s.docs_used * (N / lengths[li]);
+        }
+
+    if (batch_tokens < N) batch_tokens = N;
+    lext_ctx *ctx = NULL;
+    int32_t *tok = NULL, *tgt = NULL;
+    /* capacity: the longest segment, and batch_tokens tokens per pass */
+    lext_status st = lext_ctx_create(m, (batch_tokens + N - 1) / N, N, false, &ctx);
+    const size_t cap = (size_t)(((batch_tokens + N - 1) / N) * N);
+    if (!st) st = lext_alloc((void **)&tok, cap * sizeof(int32_t), "evaluation batch");
+    if (!st) st = lext_alloc((void **)&tgt, cap * sizeof(int32_t), "evaluation batch");
+
+    lext_eval_progress pr = {0, total, 0, LEXT_ATTN_CAUSAL};
+    for (size_t li = 0; !st && li < n_lengths; li++) {
+        const int64_t L = lengths[li], per_doc = N / L;
+        const int64_t B = (int64_t)(cap / (size_t)L) > 0 ? (int64_t)(cap / (size_t)L) : 1;
+        for (size_t k = 0; !st && k < n_modes; k++) {
+            lext_eval_cell *cell = &cells[li * n_modes + k];
+            if (cell->skipped) continue;
+            pr.length = L;
+            pr.mode = modes[k].mode;
+            /* walk (document, segment) pairs in order, B segments per pass */
+            size_t di = 0;
+            int64_t seg = 0, filled = 0;
+            for (;;) {
+                while (di < d->n_docs && d->docs[di].len < (size_t)N) di++;
+                bool more = di < d->n_docs;
+                if (more) {
+                    const uint8_t *src = d->docs[di].bytes + seg * L;
+                    for (int64_t t = 0; t < L; t++) {
+                        tok[filled * L + t] = src[t];
+                        tgt[filled * L + t] = t + 1 < L ? src[t + 1] : -1; /* L-1 predictions */
+                    }
+                    if (seg == 0) cell->docs++;
+                    filled++;
+                    if (++seg == per_doc) seg = 0, di++;
+                }
+                if (filled == B || (!more && filled > 0)) {
+                    float loss;
+                    st = lext_forward(m, ctx, tok, tgt, filled, L, &modes[k], &loss);
+                    if (st) break;
+                    int64_t n = lext_ctx_num_targets(ctx);
+                    cell->loss_sum += (double)loss * (double)n;
+                    cell->tokens += n;
+                    cell->segments += filled;
+                    pr.done += filled;
+                    filled = 0;
+                    if (progress) progress(&pr, user);
+                }
+                if (!more) break;
+            }
+        }
+    }
+    lext_free(tok);
+    lext_free(tgt);
+    lext_ctx_free(ctx);
+    return st;
+}
+
+/* ---- attention resolution ---------------------------------------------------------------- */
+
+lext_status lext_scores_init(lext_scores *s, int n_layer, int64_t max_len) {
+    memset(s, 0, sizeof *s);
+    if (n_layer < 1 || max_len < 1) return lext_fail(LEXT_ERR_ARG, "empty score table");
+    s->n_layer = n_layer;
+    s->max_len = max_len;
+    size_t n = (size_t)n_layer * (size_t)max_len;
+    lext_status st = lext_alloc((void **)&s->sum, n * sizeof(double), "score sums");
+    if (!st) st = lext_alloc((void **)&s->count, n * sizeof(int64_t), "score counts");
+    if (st) lext_scores_free(s);
+    return st;
+}
+
+void lext_scores_free(lext_scores *s) {
+    lext_free(s->sum);
+    lext_free(s->count);
+    s->sum = NULL;
+    s->count = NULL;
+}
+
+lext_status lext_scores_add(lext_model *m, lext_ctx *ctx, const int32_t *tokens, int64_t T,
+                            const lext_attn *attn, lext_scores *s) {
+    if (s->n_layer != m->cfg.n_layer || T > s->max_len)
+        return lext_fail(LEXT_ERR_ARG, "score table is %d layers x %lld, model has %d, text %lld",
+                         s->n_layer, (long long)s->max_len, m->cfg.n_layer, (long long)T);
+    ctx->scores = s;
+    lext_status st = lext_forward(m, ctx, tokens, NULL, 1, T, attn, NULL);
+    ctx->scores = NULL;
+    return st;
+}
+
+double lext_resolution(const double *s, int64_t n) {
+    if (n < 1) return NAN;
+    double mx = s[0];
+    for (int64_t i = 1; i < n; i++) mx = s[i] > mx ? s[i] : mx;
+    /* shifting s by a constant leaves R unchanged: work with e^(s - max) */
+    double z = 0, num = 0;
+    for (int64_t i = 0; i < n; i++) z += exp(s[i] - mx);
+    for (int64_t i = 0; i < n; i++) {
+        double e = exp(s[i] - mx), next = i + 1 < n ? exp(s[i + 1] - mx) : 0.0;
+        num += e * (e - next);
+    }
+    return num / (z * z);
+}
+
+lext_status lext_expectation_curve(const lext_config *c, double *g, int64_t n) {
+    if (c->pos != LEXT_POS_ROPE && c->pos != LEXT_POS_XPOS)
+        return lext_fail(LEXT_ERR_ARG, "the expectation curve exists for rope and xpos only, not %s",
+                         lext_pos_name(c->pos));
+    const int hd = c->d_model / c->n_head, P = hd / 2;
+    for (int64_t t = 0; t < n; t++) {
+        double acc = 0;
+        for (int j = 0; j < P; j++) {
+            double theta = pow(c->rope_base, -2.0 * j / hd);
+            double zeta = c->pos == LEXT_POS_XPOS
+                              ? (2.0 * j + c->xpos_gamma * hd) / ((1.0 + c->xpos_gamma) * hd)
+                              : 1.0;
+            acc += cos((double)t * theta) * pow(zeta, (double)t / c->xpos_scale_base);
+        }
+        g[t] = acc / P;
+    }
+    return LEXT_OK;
+}
