@@ -393,6 +393,45 @@ double lext_resolution(const double *s, int64_t n);
 lext_status lext_expectation_curve(const lext_config *c, double *g, int64_t n);
 
 /* ---------------------------------------------------------------------------------------
+ * Incremental decoding with a kv cache
+ * ------------------------------------------------------------------------------------- */
+
+/* A decoder holds, per layer, the keys and values of past tokens and a workspace for up to
+ * `chunk` new tokens per call; everything is allocated once.
+ *   causal: the cache holds the whole context, up to max_context tokens; one more is an
+ *           error, never a silent truncation.
+ *   window: a ring of the last W keys and values per layer (W = attn.window), so decoding
+ *           runs for any number of tokens in constant memory and time per token.
+ *   bca:    at generation time, the sliding window of the last l = attn.block keys, as in
+ *           the paper's reference code.
+ * Rope/xpos keys are cached rotated by their absolute angle but unscaled; the XPOS factor
+ * zeta^((m - n)/B) is applied by relative distance when scoring, which equals the full
+ * forward's s_q(m) s_k(n) exactly in real arithmetic and never leaves float range, however
+ * far generation goes (lex-paper.md section 6: no mixing of centres). */
+typedef struct lext_decoder lext_decoder;
+
+lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int64_t max_context,
+                                int64_t chunk, lext_decoder **out);
+void lext_decoder_free(lext_decoder *d);
+/* Forgets the context (position back to 0). */
+void lext_decoder_reset(lext_decoder *d);
+/* Tokens processed so far: the position of the next one. */
+int64_t lext_decoder_pos(const lext_decoder *d);
+/* Bytes held (cache and workspace). */
+size_t lext_decoder_bytes(const lext_decoder *d);
+/* Feeds n >= 1 tokens (a prompt chunk or one generated token), in calls of at most
+ * `chunk` tokens each (longer inputs are split here), and leaves the logits (V) of the
+ * last one in logits (may be NULL). */
+lext_status lext_decoder_feed(lext_model *m, lext_decoder *d, const int32_t *tokens, int64_t n,
+                              float *logits);
+
+/* Draws a token from logits (V): greedy (the first maximum) when temperature == 0;
+ * otherwise softmax(logits / temperature) restricted to the top_k most likely (top_k 0:
+ * all) and then to the smallest set whose probability reaches top_p (1: all). */
+int32_t lext_sample(const float *logits, int V, double temperature, int top_k, double top_p,
+                    lext_rng *rng);
+
+/* ---------------------------------------------------------------------------------------
  * Training driver: data, model, optimizer, validation, checkpoints, clean stops
  * ------------------------------------------------------------------------------------- */
 

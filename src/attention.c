@@ -286,3 +286,46 @@ void scores_accumulate(lext_scores *s, int l, const float *q, const float *k, in
         for (int64_t j = lext_attn_lo(mask, T, i); j <= i; j++) cnt[i - j] += B * H;
     free(part);
 }
+
+/* ---- decoding over a kv cache --------------------------------------------------------------- */
+
+void attention_decode(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t n,
+                      int64_t p0, const float *kc, const float *vc, int64_t ldc, int64_t cap,
+                      const float *slopes, const float *decay, const lext_attn *mask, int64_t H,
+                      int64_t hd, float *scratch, int n_threads) {
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int64_t P = hd / 2;
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (int64_t task = 0; task < n * H; task++) {
+        const int64_t t = task / H, h = task % H, p = p0 + t;
+        const int64_t lo = lext_attn_lo(mask, p + 1, p);
+        LEXT_ASSERT(p - lo < cap); /* the cache still holds every visible key */
+        float *s = scratch + (size_t)lext_thread_id() * (size_t)cap;
+        const float *qt = q + t * ldq + h * hd;
+        const float slope = slopes ? slopes[h] : 0.0f;
+        float mx = -INFINITY;
+        for (int64_t j = lo; j <= p; j++) {
+            const float *kj = kc + (j % cap) * ldc + h * hd;
+            float dot = 0.0f;
+            if (decay) {
+                const float *z = decay + (p - j) * P;
+                for (int64_t i = 0; i < P; i++)
+                    dot += z[i] * (qt[2 * i] * kj[2 * i] + qt[2 * i + 1] * kj[2 * i + 1]);
+            } else {
+                for (int64_t d = 0; d < hd; d++) dot += qt[d] * kj[d];
+            }
+            float v = dot * scale - slope * (float)(p - j);
+            s[j - lo] = v;
+            mx = v > mx ? v : mx;
+        }
+        float sum = 0.0f;
+        for (int64_t j = lo; j <= p; j++) sum += (s[j - lo] = expf(s[j - lo] - mx));
+        float *o = out + t * ldo + h * hd;
+        for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
+        for (int64_t j = lo; j <= p; j++) {
+            const float *vj = vc + (j % cap) * ldc + h * hd;
+            const float w = s[j - lo] / sum;
+            for (int64_t d = 0; d < hd; d++) o[d] += w * vj[d];
+        }
+    }
+}

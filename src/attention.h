@@ -49,6 +49,17 @@ void attention_forward_naive(float *out, float *lse, const float *q, const float
                              int64_t ldqk, const float *v, int64_t ldv, const float *slopes,
                              const lext_attn *mask, int64_t B, int64_t T, int64_t H, int64_t hd);
 
+/* Attention of n new queries over a kv cache (the decoder's path). Query t sits at
+ * absolute position p = p0 + t and sees cached keys at positions [lext_attn_lo(mask, p+1,
+ * p), p]; position j lives in cache row j mod cap. Keys and queries carry rotations but no
+ * XPOS scale: decay (maxdist + 1, P) holds zeta_j^(delta/B) by distance (NULL: none), so
+ *   logit = sum_j decay[p - j][j] (q_2j k_2j + q_2j+1 k_2j+1) / sqrt(hd) - m_h (p - j).
+ * out (n, ldo) receives heads side by side; scratch holds cap floats per thread. */
+void attention_decode(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t n,
+                      int64_t p0, const float *kc, const float *vc, int64_t ldc, int64_t cap,
+                      const float *slopes, const float *decay, const lext_attn *mask, int64_t H,
+                      int64_t hd, float *scratch, int n_threads);
+
 /* Adds layer l's pre-softmax scores by distance to s (see lext_scores): for every
  * allowed (i, j), s->sum[l][i - j] += q_i . k_j / sqrt(hd) - m_h (i - j). */
 void scores_accumulate(lext_scores *s, int l, const float *q, const float *k, int64_t ldqk,

@@ -1,0 +1,245 @@
+/*
+ * decode.c - incremental decoding over a kv cache (see lext_decoder in lext.h) and
+ * sampling. The per-token path reuses the training kernels (layernorm, linear, GELU, the
+ * rotary transform, the mask rule); only attention has its own cache-reading loop.
+ */
+#include "internal.h"
+#include "model.h"
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+struct lext_decoder {
+    const lext_model *m;
+    lext_attn attn;  /* causal or window (bca is the window of its block) */
+    int64_t cap;     /* cache rows per layer */
+    int64_t chunk;   /* tokens per pass */
+    int64_t pos;     /* tokens seen */
+    float *k, *v;    /* (L, cap, D) each */
+    float *decay;    /* (maxdist + 1, P), xpos only */
+    rotary_table rot; /* cos/sin of the chunk's absolute positions (no scales) */
+    /* pass workspace, chunk rows */
+    float *x, *ln, *mean, *rstd, *qkv, *att, *tmp, *mid, *fc, *fc_act, *pe, *logits;
+    float *scratch; /* (threads, cap) */
+    int n_threads;
+    size_t bytes;
+};
+
+static lext_status grab(lext_decoder *d, float **p, size_t n, const char *what) {
+    d->bytes += n * sizeof(float);
+    return lext_alloc((void **)p, n * sizeof(float), what);
+}
+
+lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int64_t max_context,
+                                int64_t chunk, lext_decoder **out) {
+    *out = NULL;
+    const lext_config *c = &m->cfg;
+    LEXT_TRY(lext_attn_validate(attn));
+    lext_attn a = *attn;
+    if (a.mode == LEXT_ATTN_BCA) a = (lext_attn){LEXT_ATTN_WINDOW, a.block, a.block};
+    if (chunk < 1) return lext_fail(LEXT_ERR_ARG, "decoder chunk must be >= 1");
+    int64_t cap;
+    if (a.mode == LEXT_ATTN_CAUSAL) {
+        if (max_context < 1)
+            return lext_fail(LEXT_ERR_ARG, "causal decoding needs a max context >= 1, got %lld",
+                             (long long)max_context);
+        cap = max_context;
+        if (chunk > cap) chunk = cap;
+    } else {
+        cap = a.window + chunk - 1; /* a chunk's first query still sees W keys back */
+    }
+    if (cap > ((int64_t)1 << 31) / c->d_model)
+        return lext_fail(LEXT_ERR_ARG, "a cache of %lld tokens is too large", (long long)cap);
+    lext_decoder *d = calloc(1, sizeof *d);
+    if (!d) return lext_fail(LEXT_ERR_NOMEM, "cannot allocate a decoder");
+    d->m = m;
+    d->attn = a;
+    d->cap = cap;
+    d->chunk = chunk;
+    d->n_threads = lext_num_threads();
+    const size_t D = (size_t)c->d_model, F = (size_t)c->d_ff, L = (size_t)c->n_layer,
+                 n = (size_t)chunk, P = D / (size_t)c->n_head / 2;
+    lext_status s = grab(d, &d->k, L * (size_t)cap * D, "key cache");
+    if (!s) s = grab(d, &d->v, L * (size_t)cap * D, "value cache");
+    if (!s) s = grab(d, &d->x, n * D, "decoder activations");
+    if (!s) s = grab(d, &d->ln, n * D, "decoder activations");
+    if (!s) s = grab(d, &d->mean, n, "decoder activations");
+    if (!s) s = grab(d, &d->rstd, n, "decoder activations");
+    if (!s) s = grab(d, &d->qkv, n * 3 * D, "decoder activations");
+    if (!s) s = grab(d, &d->att, n * D, "decoder activations");
+    if (!s) s = grab(d, &d->tmp, n * D, "decoder activations");
+    if (!s) s = grab(d, &d->mid, n * D, "decoder activations");
+    if (!s) s = grab(d, &d->fc, n * F, "decoder activations");
+    if (!s) s = grab(d, &d->fc_act, n * F, "decoder activations");
+    if (!s) s = grab(d, &d->pe, n * D, "decoder activations");
+    if (!s) s = grab(d, &d->logits, (size_t)c->vocab_size, "decoder logits");
+    if (!s) s = grab(d, &d->scratch, (size_t)d->n_threads * (size_t)cap, "decoder scores");
+    pos_hooks ph = pos_hooks_of(c->pos);
+    if (!s && ph.rotary) {
+        lext_config rc = *c;
+        rc.pos = LEXT_POS_ROPE; /* rotation only: the decay goes by distance */
+        s = rotary_table_init(&d->rot, &rc, chunk);
+        d->bytes += (size_t)chunk * P * 2 * sizeof(float);
+    }
+    if (!s && ph.xpos) {
+        const int64_t maxdist = a.mode == LEXT_ATTN_CAUSAL ? cap - 1 : a.window - 1;
+        s = grab(d, &d->decay, (size_t)(maxdist + 1) * P, "xpos decay table");
+        const double hd = 2.0 * (double)P;
+        for (int64_t t = 0; !s && t <= maxdist; t++)
+            for (size_t j = 0; j < P; j++) {
+                double zeta = (2.0 * (double)j + c->xpos_gamma * hd) / ((1.0 + c->xpos_gamma) * hd);
+                d->decay[(size_t)t * P + j] = (float)pow(zeta, (double)t / c->xpos_scale_base);
+            }
+    }
+    if (s) {
+        lext_decoder_free(d);
+        return s;
+    }
+    *out = d;
+    return LEXT_OK;
+}
+
+void lext_decoder_free(lext_decoder *d) {
+    if (!d) return;
+    float *bufs[] = {d->k,   d->v,  d->decay, d->x,  d->ln,     d->mean, d->rstd, d->qkv,
+                     d->att, d->tmp, d->mid,  d->fc, d->fc_act, d->pe,   d->logits, d->scratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) lext_free(bufs[i]);
+    rotary_table_free(&d->rot);
+    free(d);
+}
+
+void lext_decoder_reset(lext_decoder *d) { d->pos = 0; }
+int64_t lext_decoder_pos(const lext_decoder *d) { return d->pos; }
+size_t lext_decoder_bytes(const lext_decoder *d) { return d->bytes; }
+
+/* One pass over n <= chunk tokens at positions pos .. pos + n - 1. */
+static lext_status feed_chunk(lext_model *m, lext_decoder *d, const int32_t *tokens, int64_t n,
+                              float *logits) {
+    const lext_config *c = &m->cfg;
+    const int64_t D = c->d_model, F = c->d_ff, V = c->vocab_size, H = c->n_head, hd = D / H;
+    const int64_t p0 = d->pos;
+    const pos_hooks ph = pos_hooks_of(c->pos);
+    if (d->attn.mode == LEXT_ATTN_CAUSAL && p0 + n > d->cap)
+        return lext_fail(LEXT_ERR_ARG,
+                         "the context would reach %lld tokens, past the cache's max context of "
+                         "%lld (causal attention keeps every token)",
+                         (long long)(p0 + n), (long long)d->cap);
+    if (c->pos == LEXT_POS_LEARNED && p0 + n > c->train_len)
+        return lext_fail(LEXT_ERR_ARG,
+                         "learned position embeddings stop at %d positions; the context would "
+                         "reach %lld",
+                         c->train_len, (long long)(p0 + n));
+    for (int64_t t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= V)
+            return lext_fail(LEXT_ERR_ARG, "token %d outside [0, %lld)", tokens[t], (long long)V);
+
+    const model_tensors *w = &m->w;
+    embed_forward(d->x, tokens, w->embed, n, D);
+    if (c->pos == LEXT_POS_SINUSOIDAL) {
+        sinusoidal_table(d->pe, p0, n, D);
+        pos_add_forward(d->x, d->pe, 1, n, D);
+    } else if (c->pos == LEXT_POS_LEARNED) {
+        pos_add_forward(d->x, w->pos_embed + p0 * D, 1, n, D);
+    }
+    if (ph.rotary) rotary_table_fill(&d->rot, c, p0, n, 0);
+
+    for (int l = 0; l < c->n_layer; l++) {
+        const layer_tensors *lw = &w->layer[l];
+        float *kc = d->k + (size_t)l * (size_t)d->cap * (size_t)D;
+        float *vc = d->v + (size_t)l * (size_t)d->cap * (size_t)D;
+        layernorm_forward(d->ln, d->mean, d->rstd, d->x, lw->attn_norm_w, lw->attn_norm_b, n, D,
+                          (float)c->norm_eps);
+        linear_forward(d->qkv, d->ln, lw->qkv_w, lw->qkv_b, n, D, 3 * D);
+        if (ph.rotary) /* in place: each pair is read before it is written */
+            rotary_forward(d->qkv, 3 * D, d->qkv, 3 * D, &d->rot, 1, n, D, H);
+        for (int64_t t = 0; t < n; t++) {
+            int64_t slot = (p0 + t) % d->cap;
+            memcpy(kc + slot * D, d->qkv + t * 3 * D + D, (size_t)D * sizeof(float));
+            memcpy(vc + slot * D, d->qkv + t * 3 * D + 2 * D, (size_t)D * sizeof(float));
+        }
+        attention_decode(d->att, D, d->qkv, 3 * D, n, p0, kc, vc, D, d->cap, m->alibi_slopes,
+                         d->decay, &d->attn, H, hd, d->scratch, d->n_threads);
+        linear_forward(d->tmp, d->att, lw->out_w, lw->out_b, n, D, D);
+        residual_forward(d->mid, d->x, d->tmp, n * D);
+        layernorm_forward(d->ln, d->mean, d->rstd, d->mid, lw->mlp_norm_w, lw->mlp_norm_b, n, D,
+                          (float)c->norm_eps);
+        linear_forward(d->fc, d->ln, lw->up_w, lw->up_b, n, D, F);
+        gelu_forward(d->fc_act, d->fc, n * F);
+        linear_forward(d->tmp, d->fc_act, lw->down_w, lw->down_b, n, F, D);
+        residual_forward(d->x, d->mid, d->tmp, n * D);
+    }
+    d->pos += n;
+    if (logits) { /* only the last token's logits are wanted */
+        const float *last = d->x + (n - 1) * D;
+        layernorm_forward(d->ln, d->mean, d->rstd, last, w->norm_w, w->norm_b, 1, D,
+                          (float)c->norm_eps);
+        linear_forward(logits, d->ln, w->lm_head, NULL, 1, D, V);
+    }
+    return LEXT_OK;
+}
+
+lext_status lext_decoder_feed(lext_model *m, lext_decoder *d, const int32_t *tokens, int64_t n,
+                              float *logits) {
+    if (d->m != m) return lext_fail(LEXT_ERR_ARG, "decoder belongs to another model");
+    if (n < 1) return lext_fail(LEXT_ERR_ARG, "nothing to feed");
+    for (int64_t i = 0; i < n; i += d->chunk) {
+        int64_t k = n - i < d->chunk ? n - i : d->chunk;
+        LEXT_TRY(feed_chunk(m, d, tokens + i, k, i + k == n ? logits : NULL));
+    }
+    return LEXT_OK;
+}
+
+/* ---- sampling ------------------------------------------------------------------------------- */
+
+typedef struct {
+    double p;
+    int id;
+} cand;
+
+static int by_prob(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->id - y->id; /* ties: lower id first, so the order is total */
+}
+
+int32_t lext_sample(const float *logits, int V, double temperature, int top_k, double top_p,
+                    lext_rng *rng) {
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (!(temperature > 0)) return best;
+    cand *cs = malloc((size_t)V * sizeof *cs);
+    if (!cs) return best; /* no memory for the sort: fall back to greedy */
+    double mx = logits[best], z = 0;
+    for (int i = 0; i < V; i++) {
+        cs[i].p = exp(((double)logits[i] - mx) / temperature);
+        cs[i].id = i;
+        z += cs[i].p;
+    }
+    qsort(cs, (size_t)V, sizeof *cs, by_prob);
+    int n = top_k > 0 && top_k < V ? top_k : V;
+    if (top_p < 1.0) { /* nucleus: the smallest prefix reaching top_p of the mass */
+        double acc = 0;
+        for (int i = 0; i < n; i++) {
+            acc += cs[i].p / z;
+            if (acc >= top_p) {
+                n = i + 1;
+                break;
+            }
+        }
+    }
+    double kept = 0;
+    for (int i = 0; i < n; i++) kept += cs[i].p;
+    double r = lext_rng_uniform(rng) * kept, acc = 0;
+    int32_t pick = cs[n - 1].id;
+    for (int i = 0; i < n; i++) {
+        acc += cs[i].p;
+        if (r < acc) {
+            pick = cs[i].id;
+            break;
+        }
+    }
+    free(cs);
+    return pick;
+}

@@ -1,0 +1,144 @@
+/*
+ * test_decode.c - the kv-cache decoder against the full forward pass: for every position
+ * scheme, causal and window (and bca, which decodes as the window of its block), logits
+ * fed one token at a time and in prefill chunks equal the full forward's logits under the
+ * same mask at every position; sampling is deterministic and respects top-k / top-p.
+ */
+#include "harness.h"
+#include "model.h"
+
+static lext_model *tiny(lext_pos_kind pos, int train_len, double scale_base) {
+    lext_config c;
+    lext_config_default(&c);
+    c.n_layer = 2;
+    c.n_head = 2;
+    c.d_model = 16;
+    c.d_ff = 24;
+    c.vocab_size = 32;
+    c.train_len = train_len;
+    c.pos = pos;
+    c.xpos_scale_base = scale_base;
+    lext_model *m = NULL;
+    if (lext_model_create(&c, &m)) return NULL;
+    lext_model_init(m, 3);
+    for (int i = 0; i < lext_model_num_tensors(m); i++) { /* larger weights: real signal */
+        const lext_param *p = lext_model_tensor(m, i);
+        if (p->ndim == 2)
+            for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(0.3 * h_rand());
+    }
+    return m;
+}
+
+/* worst |decoded - full| / max|full| over all positions, feeding in chunks of `chunk` and
+ * comparing each call's last logits (chunk 1: every position) */
+static double compare(lext_model *m, const lext_attn *mask, int64_t T, int64_t chunk,
+                      int64_t max_context) {
+    const int V = lext_model_config(m)->vocab_size;
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)T);
+    for (int64_t t = 0; t < T; t++) tok[t] = (int32_t)((h_rand() + 1) * 16) % V;
+    lext_ctx *ctx;
+    if (lext_ctx_create(m, 1, T, false, &ctx)) return INFINITY;
+    /* the full forward under the decoder's mask: bca decodes as a window of the block */
+    lext_attn full = *mask;
+    if (full.mode == LEXT_ATTN_BCA) full = (lext_attn){LEXT_ATTN_WINDOW, 0, mask->block};
+    if (lext_forward(m, ctx, tok, NULL, 1, T, &full, NULL)) return INFINITY;
+    const float *ref = lext_ctx_logits(ctx);
+    lext_decoder *d;
+    if (lext_decoder_create(m, mask, max_context, chunk, &d)) return INFINITY;
+    float *lg = malloc(sizeof(float) * (size_t)V);
+    double num = 0, den = 0;
+    for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+        int64_t n = T - t0 < chunk ? T - t0 : chunk;
+        if (lext_decoder_feed(m, d, tok + t0, n, lg)) {
+            num = INFINITY;
+            break;
+        }
+        const float *r = ref + (t0 + n - 1) * V;
+        for (int v = 0; v < V; v++) {
+            num = fmax(num, fabs((double)lg[v] - r[v]));
+            den = fmax(den, fabs((double)r[v]));
+        }
+    }
+    free(lg);
+    free(tok);
+    lext_decoder_free(d);
+    lext_ctx_free(ctx);
+    return num / den;
+}
+
+TEST(decoder_equals_full_forward_every_scheme) {
+    for (int pos = 0; pos < LEXT_POS_COUNT; pos++) {
+        const bool learned = pos == LEXT_POS_LEARNED;
+        const int64_t T = learned ? 24 : 37;
+        lext_model *m = tiny((lext_pos_kind)pos, learned ? 24 : 16, 4.0);
+        CHECK(m != NULL, "model");
+        const lext_attn masks[] = {{LEXT_ATTN_CAUSAL, 0, 0}, {LEXT_ATTN_WINDOW, 0, 5},
+                                   {LEXT_ATTN_BCA, 8, 0}};
+        double worst = 0;
+        for (size_t mi = 0; mi < 3; mi++)
+            for (int64_t chunk = 1; chunk <= 9; chunk += 4) { /* 1, 5, 9 (> window) */
+                double e = compare(m, &masks[mi], T, chunk, 64);
+                worst = fmax(worst, e);
+                CHECK(e <= 1e-4, "%s %s chunk %lld: %.2e", lext_pos_name((lext_pos_kind)pos),
+                      lext_attn_name(masks[mi].mode), (long long)chunk, e);
+            }
+        printf("  %-10s decoded vs full forward: worst %.2e\n", lext_pos_name((lext_pos_kind)pos),
+               worst);
+        lext_model_free(m);
+    }
+}
+
+TEST(decoder_long_window_xpos_default_scale) {
+    /* 3000 positions, window 64, the default XPOS scale base: the ring wraps many times */
+    lext_model *m = tiny(LEXT_POS_XPOS, 64, 512.0);
+    lext_attn w = {LEXT_ATTN_WINDOW, 0, 64};
+    double e = compare(m, &w, 3000, 1, 0);
+    printf("  xpos window 64 over 3000 tokens: %.2e\n", e);
+    CHECK(e <= 1e-4, "long window decode: %.2e", e);
+    lext_model_free(m);
+}
+
+TEST(decoder_causal_limit_is_an_error) {
+    lext_model *m = tiny(LEXT_POS_ROPE, 16, 512.0);
+    lext_attn c = {LEXT_ATTN_CAUSAL, 0, 0};
+    lext_decoder *d;
+    CHECK(lext_decoder_create(m, &c, 10, 4, &d) == LEXT_OK, "create");
+    int32_t tok[11] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    CHECK(lext_decoder_feed(m, d, tok, 10, NULL) == LEXT_OK, "10 tokens fit");
+    CHECK(lext_decoder_feed(m, d, tok, 1, NULL) == LEXT_ERR_ARG &&
+              strstr(lext_last_error(), "max context"),
+          "the 11th token must fail, not truncate: %s", lext_last_error());
+    lext_decoder_free(d);
+    lext_model_free(m);
+    lext_model *lm = tiny(LEXT_POS_LEARNED, 8, 512.0);
+    lext_attn wdw = {LEXT_ATTN_WINDOW, 0, 4};
+    CHECK(lext_decoder_create(lm, &wdw, 0, 4, &d) == LEXT_OK, "create");
+    CHECK(lext_decoder_feed(lm, d, tok, 9, NULL) == LEXT_ERR_ARG, "learned positions stop at 8");
+    lext_decoder_free(d);
+    lext_model_free(lm);
+}
+
+TEST(sampling) {
+    float lg[6] = {0.1f, 2.0f, 1.9f, -1.0f, 2.0f, 0.5f};
+    lext_rng r;
+    lext_rng_seed(&r, 1);
+    CHECK(lext_sample(lg, 6, 0.0, 0, 1.0, &r) == 1, "greedy picks the first maximum");
+    int hist[6] = {0};
+    for (int i = 0; i < 3000; i++) hist[lext_sample(lg, 6, 1.0, 2, 1.0, &r)]++;
+    CHECK(hist[1] > 1200 && hist[4] > 1200 && hist[1] + hist[4] == 3000,
+          "top-k 2 keeps only the two largest: %d %d", hist[1], hist[4]);
+    memset(hist, 0, sizeof hist);
+    for (int i = 0; i < 3000; i++) hist[lext_sample(lg, 6, 1.0, 0, 0.3, &r)]++;
+    CHECK(hist[1] == 3000, "top-p 0.3 keeps only the most likely token (%d)", hist[1]);
+    memset(hist, 0, sizeof hist);
+    for (int i = 0; i < 6000; i++) hist[lext_sample(lg, 6, 1.0, 0, 1.0, &r)]++;
+    CHECK(hist[3] > 0 && hist[0] > 0, "full sampling reaches unlikely tokens");
+    /* same seed, same draws */
+    lext_rng a, b;
+    lext_rng_seed(&a, 42);
+    lext_rng_seed(&b, 42);
+    int same = 1;
+    for (int i = 0; i < 100; i++)
+        same &= lext_sample(lg, 6, 0.8, 4, 0.9, &a) == lext_sample(lg, 6, 0.8, 4, 0.9, &b);
+    CHECK(same, "the same seed must give the same tokens");
+}
