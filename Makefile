@@ -6,8 +6,10 @@
 
 CC      ?= cc
 ARCH    ?= -march=native
-OPT     ?= -O2
-CFLAGS  ?= $(OPT) $(ARCH) -g
+OPT     ?= -O3
+# -fno-trapping-math and -fno-math-errno change no result: they let GCC if-convert and
+# vectorize loops with float compares (vmath.h) and inline sqrtf. No -ffast-math.
+CFLAGS  ?= $(OPT) $(ARCH) -g -fno-trapping-math -fno-math-errno
 WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
 CPPFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
 LDLIBS   = -lcjson -lm
@@ -26,8 +28,11 @@ ifneq ($(NO_OMP),1)
     LDFLAGS += -fopenmp
     $(info lext: OpenMP found)
   else
+    CFLAGS += -fopenmp-simd
     $(info lext: no OpenMP, building single-threaded loops)
   endif
+else
+  CFLAGS += -fopenmp-simd
 endif
 
 ifneq ($(wildcard $(BLAS_OMP_LIB)/libopenblas.so),)

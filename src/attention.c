@@ -1,6 +1,7 @@
 /* attention.c - the mask rule and tiled attention (see attention.h). */
 #include "internal.h"
 #include "attention.h"
+#include "vmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -136,9 +137,10 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, i
                     for (int64_t c = 0; c < nk; c++) s[c] = 0.0f;
                     continue;
                 }
-                float corr = expf(mrow[r] - mx), sum = 0.0f; /* exp(-inf) = 0 at the start */
+                float corr = lext_expf(mrow[r] - mx), sum = 0.0f; /* exp(-inf) = 0 at start */
+#pragma omp simd reduction(+ : sum)
                 for (int64_t c = 0; c < nk; c++) {
-                    s[c] = expf(s[c] - mx);
+                    s[c] = lext_expf(s[c] - mx);
                     sum += s[c];
                 }
                 lrow[r] = lrow[r] * corr + sum;
@@ -194,7 +196,8 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
                     continue;
                 for (int64_t r = 0; r < nq; r++) { /* P = exp(S - lse); masked -> 0 */
                     float l = lseb[i0 + r], *s = S + r * BK;
-                    for (int64_t c = 0; c < nk; c++) s[c] = expf(s[c] - l);
+#pragma omp simd
+                    for (int64_t c = 0; c < nk; c++) s[c] = lext_expf(s[c] - l);
                 }
                 /* dV (nk, hd) += P^T (nk, nq) @ dO (nq, hd) */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)hd, (int)nq,
@@ -319,7 +322,7 @@ void attention_decode(float *out, int64_t ldo, const float *q, int64_t ldq, int6
             mx = v > mx ? v : mx;
         }
         float sum = 0.0f;
-        for (int64_t j = lo; j <= p; j++) sum += (s[j - lo] = expf(s[j - lo] - mx));
+        for (int64_t j = lo; j <= p; j++) sum += (s[j - lo] = lext_expf(s[j - lo] - mx));
         float *o = out + t * ldo + h * hd;
         for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
         for (int64_t j = lo; j <= p; j++) {

@@ -2,6 +2,7 @@
  * log-sum-exp (max subtracted) and the per-row sum kept in double. */
 #include "internal.h"
 #include "ops.h"
+#include "vmath.h"
 
 #include <math.h>
 
@@ -15,9 +16,10 @@ double xent_forward(float *losses, const float *logits, const int32_t *targets, 
         const float *z = logits + n * V;
         float mx = z[0];
         for (int64_t v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        double s = 0.0;
-        for (int64_t v = 0; v < V; v++) s += exp((double)(z[v] - mx));
-        losses[n] = (float)((double)mx + log(s) - (double)z[t]);
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t v = 0; v < V; v++) s += lext_expf(z[v] - mx);
+        losses[n] = (float)((double)mx + log((double)s) - (double)z[t]);
     }
     double total = 0.0;
     int64_t used = 0;
@@ -41,9 +43,11 @@ void xent_backward(float *dlogits, const float *logits, const int32_t *targets, 
         float mx = z[0];
         for (int64_t v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
         float s = 0.0f;
-        for (int64_t v = 0; v < V; v++) s += expf(z[v] - mx);
-        float inv = 1.0f / s;
-        for (int64_t v = 0; v < V; v++) dz[v] += scale * expf(z[v] - mx) * inv;
+#pragma omp simd reduction(+ : s)
+        for (int64_t v = 0; v < V; v++) s += lext_expf(z[v] - mx);
+        float inv = scale / s;
+#pragma omp simd
+        for (int64_t v = 0; v < V; v++) dz[v] += lext_expf(z[v] - mx) * inv;
         dz[t] -= scale;
     }
 }
