@@ -12,7 +12,7 @@ OPT     ?= -O3
 CFLAGS  ?= $(OPT) $(ARCH) -g -fno-trapping-math -fno-math-errno
 WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
 CPPFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
-LDLIBS   = -lcjson -lm
+LDLIBS   = -lcjson -lcrypto -lm
 
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 BLAS_OMP_INC := /usr/include/$(MULTIARCH)/openblas-openmp

@@ -1,0 +1,264 @@
+"""reference.py - an independent PyTorch reference of the lext model, written from the
+formulas of docs/lex-paper.md and the checkpoint layout (not from the C code), for the
+parity test tests/test_parity.py. Meant to run in float64.
+
+Model (pre-LayerNorm decoder, byte-level):
+    x = embed[tokens] (+ PE[t] for sinusoidal / learned)
+    for each block:  x = x + attn(attn_norm(x));  x = x + mlp(mlp_norm(x))
+    logits = norm(x) @ W^T,   W = embed.weight (tied) or lm_head.weight
+    mlp(x) = down(gelu_tanh(up(x)))
+    attn: qkv = Linear(D, 3D): rows [0, D) are q, [D, 2D) k, [2D, 3D) v; head h owns rows
+          h*hd .. (h+1)*hd - 1 of each. rope/xpos transform q and k (interleaved pairs);
+          score(i, j) = q_i . k_j / sqrt(hd)  - m_h (i - j) [alibi];  keys outside the mask
+          get -inf; softmax over keys; heads concatenated; out = Linear(D, D).
+Parameter names are the checkpoint's names (embed.weight, layers.0.attn.qkv.weight, ...).
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+POS_SCHEMES = ("none", "sinusoidal", "learned", "alibi", "rope", "xpos")
+
+# ---- position schemes ------------------------------------------------------------------
+
+
+def alibi_slopes(n):
+    """Press et al.: for n a power of two, m_h = 2^(-8h/n), h = 1..n; otherwise the slopes of
+    the largest power of two p < n, followed by every other slope of 2p (the even-indexed
+    ones: 2^(-8/(2p) * (1, 3, 5, ...))) up to n slopes in all."""
+
+    def pow2(k):
+        return [2.0 ** (-8.0 * h / k) for h in range(1, k + 1)]
+
+    if (n & (n - 1)) == 0:
+        return pow2(n)
+    p = 1 << (n.bit_length() - 1)
+    return pow2(p) + alibi_slopes(2 * p)[0::2][: n - p]
+
+
+def sinusoidal_table(T, D):
+    """PE[t, 2i] = sin(t / 10000^(2i/D)), PE[t, 2i+1] = cos(t / 10000^(2i/D)); float64."""
+    t = torch.arange(T, dtype=torch.float64)[:, None]
+    two_i = torch.arange(0, D, 2, dtype=torch.float64)[None, :]
+    ang = t / torch.pow(torch.tensor(10000.0, dtype=torch.float64), two_i / D)
+    pe = torch.zeros(T, D, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(ang)
+    pe[:, 1::2] = torch.cos(ang)[:, : D // 2]
+    return pe
+
+
+def rotary_factors(T, hd, base, xpos, gamma, scale_base):
+    """cos, sin of t*theta_j and the query / key scales, each (T, hd/2), float64.
+    theta_j = base^(-2j/hd). XPOS: zeta_j = (2j + gamma*hd) / ((1+gamma)*hd), query scale
+    zeta_j^((t-c)/B), key scale zeta_j^(-(t-c)/B), c = ceil(T/2). RoPE: scales 1."""
+    P = hd // 2
+    j = torch.arange(P, dtype=torch.float64)
+    theta = torch.pow(torch.tensor(float(base), dtype=torch.float64), -2.0 * j / hd)
+    t = torch.arange(T, dtype=torch.float64)
+    ang = t[:, None] * theta[None, :]
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    if xpos:
+        zeta = (2.0 * j + gamma * hd) / ((1.0 + gamma) * hd)
+        c = math.ceil(T / 2)
+        p = (t - c) / scale_base
+        qs = torch.pow(zeta[None, :], p[:, None])
+        ks = torch.pow(zeta[None, :], -p[:, None])
+    else:
+        qs = ks = torch.ones(T, P, dtype=torch.float64)
+    return cos, sin, qs, ks
+
+
+def apply_rotary(x, cos, sin, scale):
+    """x (..., T, hd) with pair j = components (2j, 2j+1):
+    x'[2j] = s (x[2j] cos - x[2j+1] sin),  x'[2j+1] = s (x[2j+1] cos + x[2j] sin)."""
+    cos, sin, scale = (u.to(x.dtype) for u in (cos, sin, scale))
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    y0 = scale * (x0 * cos - x1 * sin)
+    y1 = scale * (x1 * cos + x0 * sin)
+    return torch.stack((y0, y1), dim=-1).flatten(-2)
+
+
+# ---- masks -----------------------------------------------------------------------------
+
+
+def attention_mask(T, mode="causal", block=None, window=None):
+    """The T x T boolean matrix allowed[i, j] (query i, key j), element by element from the
+    definitions:
+      causal: j <= i
+      bca (block l, query blocks of h = l/2): T <= l: causal; else query i in block
+              b = i // h sees keys (b-1)*h <= j <= i
+      window W: i - W + 1 <= j <= i"""
+    allowed = torch.zeros(T, T, dtype=torch.bool)
+    for i in range(T):
+        for j in range(T):
+            if mode == "causal":
+                ok = j <= i
+            elif mode == "bca":
+                if T <= block:
+                    ok = j <= i
+                else:
+                    h = block // 2
+                    b = i // h
+                    ok = (b - 1) * h <= j <= i
+            elif mode == "window":
+                ok = i - window + 1 <= j <= i
+            else:
+                raise ValueError(f"unknown attention mode {mode!r}")
+            allowed[i, j] = ok
+    return allowed
+
+
+# ---- the model -------------------------------------------------------------------------
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        D = cfg["d_model"]
+        self.cfg = cfg
+        self.H = cfg["n_head"]
+        self.hd = D // self.H
+        self.qkv = nn.Linear(D, 3 * D)
+        self.out = nn.Linear(D, D)
+
+    def forward(self, x, allowed):
+        cfg, H, hd = self.cfg, self.H, self.hd
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).split(D, dim=-1)
+        q, k, v = (u.view(B, T, H, hd).transpose(1, 2) for u in (q, k, v))  # (B, H, T, hd)
+        pos = cfg["pos"]
+        if pos in ("rope", "xpos"):
+            cos, sin, qs, ks = rotary_factors(
+                T, hd, cfg["rope_base"], pos == "xpos", cfg["xpos_gamma"], cfg["xpos_scale_base"]
+            )
+            q = apply_rotary(q, cos, sin, qs)
+            k = apply_rotary(k, cos, sin, ks)
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)  # (B, H, T, T)
+        if pos == "alibi":
+            m = torch.tensor(alibi_slopes(H), dtype=x.dtype)
+            i = torch.arange(T, dtype=x.dtype)
+            dist = i[:, None] - i[None, :]  # i - j
+            scores = scores - m[:, None, None] * dist[None, :, :]
+        scores = scores.masked_fill(~allowed, float("-inf"))
+        att = torch.softmax(scores, dim=-1) @ v  # (B, H, T, hd)
+        return self.out(att.transpose(1, 2).reshape(B, T, D))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.up = nn.Linear(cfg["d_model"], cfg["d_ff"])
+        self.down = nn.Linear(cfg["d_ff"], cfg["d_model"])
+        self.act = nn.GELU(approximate="tanh")
+
+    def forward(self, x):
+        return self.down(self.act(self.up(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        D, eps = cfg["d_model"], cfg["norm_eps"]
+        self.attn_norm = nn.LayerNorm(D, eps=eps)
+        self.attn = Attention(cfg)
+        self.mlp_norm = nn.LayerNorm(D, eps=eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, allowed):
+        x = x + self.attn(self.attn_norm(x), allowed)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class LextReference(nn.Module):
+    """Built from a config dict (the checkpoint's "lext" metadata JSON). state_dict() keys are
+    exactly the checkpoint's tensor names; there are no buffers."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        if cfg["pos"] not in POS_SCHEMES:
+            raise ValueError(f"unknown position scheme {cfg['pos']!r}")
+        self.cfg = dict(cfg)
+        D, V = cfg["d_model"], cfg["vocab_size"]
+        self.embed = nn.Embedding(V, D)
+        if cfg["pos"] == "learned":
+            self.pos_embed = nn.Embedding(cfg["train_len"], D)
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg["n_layer"]))
+        self.norm = nn.LayerNorm(D, eps=cfg["norm_eps"])
+        if not cfg["tied"]:
+            self.lm_head = nn.Linear(D, V, bias=False)
+
+    def forward(self, tokens, mode="causal", block=None, window=None):
+        """tokens (B, T) int64 -> logits (B, T, V)."""
+        cfg = self.cfg
+        B, T = tokens.shape
+        x = self.embed(tokens)
+        if cfg["pos"] == "sinusoidal":
+            x = x + sinusoidal_table(T, cfg["d_model"]).to(x.dtype)[None]
+        elif cfg["pos"] == "learned":
+            if T > cfg["train_len"]:
+                raise ValueError(f"learned positions cover {cfg['train_len']} positions, not {T}")
+            x = x + self.pos_embed.weight[:T][None]
+        allowed = attention_mask(T, mode, block, window)
+        for layer in self.layers:
+            x = layer(x, allowed)
+        W = self.embed.weight if cfg["tied"] else self.lm_head.weight
+        return self.norm(x) @ W.t()
+
+
+def loss_fn(logits, targets):
+    """Mean cross-entropy over the targets >= 0 (0 when there are none)."""
+    V = logits.shape[-1]
+    logits, targets = logits.reshape(-1, V), targets.reshape(-1)
+    keep = targets >= 0
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[keep], targets[keep], reduction="mean")
+
+
+# ---- optimizer -------------------------------------------------------------------------
+
+
+def schedule_lr(step, lr, warmup, total, min_lr_ratio):
+    """lext's schedule at 0-based step: linear warm-up lr*(step+1)/warmup for step < warmup,
+    then cosine from lr to lr*min_lr_ratio: progress = (step-warmup)/(total-warmup), clamped
+    to 1 (1 when total == warmup)."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    span = total - warmup
+    progress = min((step - warmup) / span, 1.0) if span > 0 else 1.0
+    return lr * (min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def make_adamw(model, lr, weight_decay=0.01, betas=(0.9, 0.98), eps=1e-6):
+    """torch.optim.AdamW with decay on the 2-D tensors (matrices and embeddings) only."""
+    decay = [p for p in model.parameters() if p.dim() == 2]
+    no_decay = [p for p in model.parameters() if p.dim() != 2]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
+
+
+def train(model, tokens, targets, steps, lr, warmup, total, min_lr_ratio=0.1,
+          weight_decay=0.01, clip=1.0, mode="causal", block=None, window=None):
+    """steps AdamW steps on one batch; returns a list of (loss before the step, lr, grad norm
+    before clipping) and the loss after the last step."""
+    opt = make_adamw(model, lr, weight_decay)
+    log = []
+    for step in range(steps):
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(model(tokens, mode, block, window), targets)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip > 0 else None
+        cur = schedule_lr(step, lr, warmup, total, min_lr_ratio)
+        for g in opt.param_groups:
+            g["lr"] = cur
+        opt.step()
+        log.append((loss.item(), cur, float(norm) if norm is not None else float("nan")))
+    with torch.no_grad():
+        final = loss_fn(model(tokens, mode, block, window), targets).item()
+    return log, final
