@@ -33,47 +33,102 @@
 
 /* ---- writing --------------------------------------------------------------------------- */
 
+/* cJSON prints a double with 15 significant digits whenever that reads back within an
+ * epsilon of it, which is not exactly: 0.1 + 0.2 would come back as 0.3. Numbers are
+ * therefore written as raw text: the shortest of "%.15g", "%.16g", "%.17g" that reads back
+ * exactly (17 digits always do), or as integers. */
+static cJSON *num_exact(double v) {
+    if (!isfinite(v)) return NULL; /* JSON has no NaN or infinity */
+    char buf[48], out[48];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break; /* same locale as snprintf: compares like for like */
+    }
+    size_t k = 0; /* keep digits, signs and exponent; any locale decimal point becomes '.' */
+    for (const char *p = buf; *p && k < sizeof out - 1; p++) {
+        bool plain = (*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == 'e';
+        if (plain) out[k++] = *p;
+        else if (k == 0 || out[k - 1] != '.') out[k++] = '.';
+    }
+    out[k] = '\0';
+    return cJSON_CreateRaw(out);
+}
+
+static cJSON *int_exact(long long v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    return cJSON_CreateRaw(buf);
+}
+
+/* Adds item under key; false (item released) on failure or when item is NULL. */
+static bool add_item(cJSON *obj, const char *key, cJSON *item) {
+    if (!item) return false;
+    if (!cJSON_AddItemToObject(obj, key, item)) {
+        cJSON_Delete(item);
+        return false;
+    }
+    return true;
+}
+
+/* Appends item to arr; false (item released) on failure or when item is NULL. */
+static bool push_item(cJSON *arr, cJSON *item) {
+    if (!item) return false;
+    if (!cJSON_AddItemToArray(arr, item)) {
+        cJSON_Delete(item);
+        return false;
+    }
+    return true;
+}
+
 static cJSON *config_json(const lext_config *c) {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "format_version", LEXT_FORMAT_VERSION);
-    cJSON_AddNumberToObject(j, "n_layer", c->n_layer);
-    cJSON_AddNumberToObject(j, "n_head", c->n_head);
-    cJSON_AddNumberToObject(j, "d_model", c->d_model);
-    cJSON_AddNumberToObject(j, "d_ff", c->d_ff);
-    cJSON_AddNumberToObject(j, "vocab_size", c->vocab_size);
-    cJSON_AddNumberToObject(j, "train_len", c->train_len);
-    cJSON_AddStringToObject(j, "pos", lext_pos_name(c->pos));
-    cJSON_AddNumberToObject(j, "xpos_gamma", c->xpos_gamma);
-    cJSON_AddNumberToObject(j, "xpos_scale_base", c->xpos_scale_base);
-    cJSON_AddNumberToObject(j, "rope_base", c->rope_base);
-    cJSON_AddBoolToObject(j, "tied", c->tied);
-    cJSON_AddNumberToObject(j, "norm_eps", c->norm_eps);
+    bool ok = j && add_item(j, "format_version", int_exact(LEXT_FORMAT_VERSION)) &&
+              add_item(j, "n_layer", int_exact(c->n_layer)) &&
+              add_item(j, "n_head", int_exact(c->n_head)) &&
+              add_item(j, "d_model", int_exact(c->d_model)) &&
+              add_item(j, "d_ff", int_exact(c->d_ff)) &&
+              add_item(j, "vocab_size", int_exact(c->vocab_size)) &&
+              add_item(j, "train_len", int_exact(c->train_len)) &&
+              add_item(j, "pos", cJSON_CreateString(lext_pos_name(c->pos))) &&
+              add_item(j, "xpos_gamma", num_exact(c->xpos_gamma)) &&
+              add_item(j, "xpos_scale_base", num_exact(c->xpos_scale_base)) &&
+              add_item(j, "rope_base", num_exact(c->rope_base)) &&
+              add_item(j, "tied", cJSON_CreateBool(c->tied)) &&
+              add_item(j, "norm_eps", num_exact(c->norm_eps));
+    if (!ok) {
+        cJSON_Delete(j);
+        return NULL;
+    }
     return j;
 }
 
 static cJSON *train_json(const lext_train_state *ts) {
     cJSON *j = cJSON_CreateObject();
     char buf[32];
-    cJSON_AddNumberToObject(j, "step", (double)ts->step);
-    cJSON *rng = cJSON_AddArrayToObject(j, "rng");
-    for (int i = 0; i < 4; i++) { /* u64 as hex: JSON numbers are doubles */
+    bool ok = j && add_item(j, "step", int_exact(ts->step));
+    cJSON *rng = ok ? cJSON_AddArrayToObject(j, "rng") : NULL;
+    ok = rng != NULL;
+    for (int i = 0; ok && i < 4; i++) { /* u64 as hex: JSON numbers are doubles */
         snprintf(buf, sizeof buf, "%016llx", (unsigned long long)ts->rng.s[i]);
-        cJSON_AddItemToArray(rng, cJSON_CreateString(buf));
+        ok = push_item(rng, cJSON_CreateString(buf));
     }
     snprintf(buf, sizeof buf, "%016llx", (unsigned long long)ts->seed);
-    cJSON_AddStringToObject(j, "seed", buf);
-    cJSON_AddNumberToObject(j, "batch", (double)ts->batch);
-    cJSON_AddStringToObject(j, "data", ts->data_path);
     const lext_optim_config *o = &ts->optim;
-    cJSON_AddNumberToObject(j, "lr", o->lr);
-    cJSON_AddNumberToObject(j, "min_lr_ratio", o->min_lr_ratio);
-    cJSON_AddNumberToObject(j, "warmup", (double)o->warmup);
-    cJSON_AddNumberToObject(j, "total_steps", (double)o->total_steps);
-    cJSON_AddNumberToObject(j, "beta1", o->beta1);
-    cJSON_AddNumberToObject(j, "beta2", o->beta2);
-    cJSON_AddNumberToObject(j, "eps", o->eps);
-    cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
-    cJSON_AddNumberToObject(j, "grad_clip", o->grad_clip);
+    ok = ok && add_item(j, "seed", cJSON_CreateString(buf)) &&
+         add_item(j, "batch", int_exact(ts->batch)) &&
+         add_item(j, "data", cJSON_CreateString(ts->data_path)) &&
+         add_item(j, "lr", num_exact(o->lr)) &&
+         add_item(j, "min_lr_ratio", num_exact(o->min_lr_ratio)) &&
+         add_item(j, "warmup", int_exact(o->warmup)) &&
+         add_item(j, "total_steps", int_exact(o->total_steps)) &&
+         add_item(j, "beta1", num_exact(o->beta1)) && add_item(j, "beta2", num_exact(o->beta2)) &&
+         add_item(j, "eps", num_exact(o->eps)) &&
+         add_item(j, "weight_decay", num_exact(o->weight_decay)) &&
+         add_item(j, "grad_clip", num_exact(o->grad_clip));
+    if (!ok) {
+        cJSON_Delete(j);
+        return NULL;
+    }
     return j;
 }
 
@@ -94,10 +149,10 @@ static bool add_tensor(cJSON *hdr, const char *name, int ndim, const int64_t *sh
     cJSON *sh = cJSON_AddArrayToObject(t, "shape");
     cJSON *off = cJSON_AddArrayToObject(t, "data_offsets");
     if (!sh || !off) return false;
-    for (int d = 0; d < ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)shape[d]));
-    cJSON_AddItemToArray(off, cJSON_CreateNumber((double)begin));
-    cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(begin + bytes)));
-    return true;
+    for (int d = 0; d < ndim; d++)
+        if (!push_item(sh, int_exact((long long)shape[d]))) return false;
+    return push_item(off, int_exact((long long)begin)) &&
+           push_item(off, int_exact((long long)(begin + bytes)));
 }
 
 static lext_status write_all(FILE *f, const void *p, size_t n, const char *path) {
@@ -108,6 +163,16 @@ static lext_status write_all(FILE *f, const void *p, size_t n, const char *path)
 
 lext_status lext_checkpoint_save(const char *path, const lext_model *m,
                                  const lext_train_state *ts) {
+    if (ts) { /* JSON cannot hold NaN or infinity: refuse rather than write an unloadable file */
+        const lext_optim_config *o = &ts->optim;
+        const double v[] = {o->lr,  o->min_lr_ratio, o->beta1,    o->beta2,
+                            o->eps, o->weight_decay, o->grad_clip};
+        for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+            if (!isfinite(v[i]))
+                return lext_fail(LEXT_ERR_ARG,
+                                 "cannot save %s: an optimizer setting is not finite (%g)", path,
+                                 v[i]);
+    }
     /* header */
     cJSON *hdr = cJSON_CreateObject(), *meta = hdr ? cJSON_AddObjectToObject(hdr, "__metadata__") : NULL;
     bool ok = meta && add_meta(meta, "lext", config_json(&m->cfg));
@@ -206,9 +271,12 @@ typedef struct {
     const char *name;
 } span;
 
+/* by begin, then end: an empty tensor [b, b] sorts before one starting at b, so it is not
+ * taken for an overlap (qsort's order among equal begins is unspecified) */
 static int by_begin(const void *a, const void *b) {
     const span *x = a, *y = b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
 }
 
 static size_t dtype_size(const char *dt) {
@@ -382,17 +450,24 @@ static const float *st_tensor(const st_file *f, const char *name, int ndim, cons
     for (int d = 0; same && d < ndim; d++)
         same = (double)shape[d] == cJSON_GetArrayItem(sh, d)->valuedouble;
     if (!same) {
-        char want[64], got[64] = "";
+        char want[64], got[64], item[32];
         if (ndim == 1) snprintf(want, sizeof want, "[%lld]", (long long)shape[0]);
         else snprintf(want, sizeof want, "[%lld, %lld]", (long long)shape[0], (long long)shape[1]);
-        char *g = got;
+        size_t k = 0; /* "[d0, d1, ...]", elided with "..." when it does not fit */
         const cJSON *d;
         cJSON_ArrayForEach(d, sh) {
-            g += snprintf(g, (size_t)(got + sizeof got - g), "%s%.0f", g == got ? "[" : ", ",
-                          d->valuedouble);
-            if (g >= got + sizeof got - 8) break;
+            int w = snprintf(item, sizeof item, "%s%.0f", k == 0 ? "[" : ", ", d->valuedouble);
+            if (w < 0 || k + (size_t)w > sizeof got - 7) { /* room for ", ...]" and NUL */
+                memcpy(got + k, k == 0 ? "[..." : ", ...", k == 0 ? 4 : 5);
+                k += k == 0 ? 4 : 5;
+                break;
+            }
+            memcpy(got + k, item, (size_t)w);
+            k += (size_t)w;
         }
-        snprintf(g, (size_t)(got + sizeof got - g), "]");
+        if (k == 0) got[k++] = '[';
+        got[k++] = ']';
+        got[k] = '\0';
         *s = lext_fail(LEXT_ERR_FORMAT, "checkpoint %s: tensor '%s' has shape %s, expected %s",
                        f->path, name, got, want);
         return NULL;
@@ -437,13 +512,13 @@ static bool get_i64(const cJSON *j, const char *k, int64_t *out) {
     return true;
 }
 
+/* 1 to 16 hex digits, nothing else (strtoull alone would take "-1", " 1", "0x1"). */
 static bool get_hex(const cJSON *v, uint64_t *out) {
     if (!cJSON_IsString(v)) return false;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v->valuestring, &end, 16);
-    if (errno || end == v->valuestring || *end) return false;
-    *out = x;
+    const char *str = v->valuestring;
+    size_t n = strspn(str, "0123456789abcdefABCDEF");
+    if (n == 0 || n > 16 || str[n] != '\0') return false;
+    *out = (uint64_t)strtoull(str, NULL, 16);
     return true;
 }
 
@@ -483,10 +558,13 @@ static lext_status parse_config(const st_file *f, lext_config *c) {
     if (!s) {
         c->tied = cJSON_IsTrue(tied);
         s = lext_pos_parse(pos->valuestring, &c->pos);
-        if (s) s = lext_fail(LEXT_ERR_FORMAT, "checkpoint %s: %s", f->path, lext_last_error());
+        if (!s) s = lext_config_validate(c);
+        if (s) { /* copied first: lext_fail must not format its own buffer into itself */
+            char why[512];
+            snprintf(why, sizeof why, "%s", lext_last_error());
+            s = lext_fail(LEXT_ERR_FORMAT, "checkpoint %s: %s", f->path, why);
+        }
     }
-    if (!s && lext_config_validate(c) != LEXT_OK)
-        s = lext_fail(LEXT_ERR_FORMAT, "checkpoint %s: %s", f->path, lext_last_error());
     cJSON_Delete(j);
     return s;
 }
@@ -534,6 +612,26 @@ lext_status lext_checkpoint_read_config(const char *path, lext_config *c, bool *
     return s;
 }
 
+/* Every tensor lies inside the data section and no two overlap, so a configuration whose
+ * weight matrices alone need more bytes than the section holds cannot be satisfied. Checked
+ * before the model is allocated: a small file must not make the reader allocate (and zero)
+ * gigabytes. A lower bound only (biases and norms left out); validated sizes keep it far
+ * from overflowing. */
+static lext_status check_fits(const st_file *f, const lext_config *c) {
+    const uint64_t L = (uint64_t)c->n_layer, D = (uint64_t)c->d_model, F = (uint64_t)c->d_ff,
+                   V = (uint64_t)c->vocab_size, T = (uint64_t)c->train_len;
+    uint64_t floats = V * D + L * (4 * D * D + 2 * D * F);
+    if (!c->tied) floats += V * D;
+    if (c->pos == LEXT_POS_LEARNED) floats += T * D;
+    if (floats > f->data_size / sizeof(float))
+        return lext_fail(LEXT_ERR_FORMAT,
+                         "checkpoint %s: its configuration needs at least %llu bytes of tensor "
+                         "data, but the file holds %llu (truncated file?)",
+                         f->path, (unsigned long long)(floats * sizeof(float)),
+                         (unsigned long long)f->data_size);
+    return LEXT_OK;
+}
+
 lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_state *ts,
                                  bool *has_train) {
     *out = NULL;
@@ -543,31 +641,12 @@ lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_
     lext_config c;
     lext_model *m = NULL;
     lext_status s = parse_config(&f, &c);
+    if (!s) s = check_fits(&f, &c);
     if (!s) s = lext_model_create(&c, &m);
     for (int i = 0; !s && i < m->n_tensors; i++) {
         lext_param *p = &m->table[i];
         const float *src = st_tensor(&f, p->name, p->ndim, p->shape, &s);
         if (src) memcpy(p->data, src, p->numel * sizeof(float));
-    }
-    bool has = false;
-    if (!s && ts) {
-        lext_train_state tmp = {0};
-        s = parse_train(&f, &tmp, &has);
-        if (!s && has) {
-            const int64_t np = (int64_t)m->num_params;
-            const float *mm = st_tensor(&f, "optimizer.m", 1, &np, &s);
-            const float *vv = mm ? st_tensor(&f, "optimizer.v", 1, &np, &s) : NULL;
-            if (vv) {
-                s = lext_alloc((void **)&tmp.m, m->num_params * sizeof(float), "Adam moments");
-                if (!s) s = lext_alloc((void **)&tmp.v, m->num_params * sizeof(float), "Adam moments");
-                if (!s) {
-                    memcpy(tmp.m, mm, m->num_params * sizeof(float));
-                    memcpy(tmp.v, vv, m->num_params * sizeof(float));
-                }
-            }
-            if (s) lext_train_state_free(&tmp);
-            else *ts = tmp;
-        }
     }
     for (int i = 0; !s && i < m->n_tensors; i++) /* weights must be finite */
         for (size_t k = 0; k < m->table[i].numel; k++)
@@ -576,12 +655,32 @@ lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_
                               path, m->table[i].name);
                 break;
             }
+    /* the training state goes to a local copy; *ts is written only on success, so that a
+     * failure neither changes nor frees what the caller passed in */
+    bool has = false;
+    lext_train_state tmp = {0};
+    if (!s && ts) {
+        s = parse_train(&f, &tmp, &has);
+        if (!s && has) {
+            const int64_t np = (int64_t)m->num_params;
+            const float *mm = st_tensor(&f, "optimizer.m", 1, &np, &s);
+            const float *vv = mm ? st_tensor(&f, "optimizer.v", 1, &np, &s) : NULL;
+            if (vv) s = lext_alloc((void **)&tmp.m, m->num_params * sizeof(float), "Adam moments");
+            if (vv && !s)
+                s = lext_alloc((void **)&tmp.v, m->num_params * sizeof(float), "Adam moments");
+            if (vv && !s) {
+                memcpy(tmp.m, mm, m->num_params * sizeof(float));
+                memcpy(tmp.v, vv, m->num_params * sizeof(float));
+            }
+        }
+    }
     st_close(&f);
     if (s) {
         lext_model_free(m);
-        if (ts && has) lext_train_state_free(ts);
+        lext_train_state_free(&tmp);
         return s;
     }
+    if (has) *ts = tmp;
     if (has_train) *has_train = has;
     *out = m;
     return LEXT_OK;
