@@ -15,8 +15,12 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
         for (int64_t n = 0; n < N; n++) memcpy(out + n * n_out, b, (size_t)n_out * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)n_out, (int)n_in, 1.0f, inp,
-                (int)n_in, w, (int)n_in, beta, out, (int)n_out);
+    if (N == 1) /* one token (decoding): sgemm would spend most of its time packing w */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_out, (int)n_in, 1.0f, w, (int)n_in, inp, 1,
+                    beta, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)n_out, (int)n_in, 1.0f,
+                    inp, (int)n_in, w, (int)n_in, beta, out, (int)n_out);
 }
 
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
