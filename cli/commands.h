@@ -4,5 +4,11 @@
 
 int cmd_train(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_resolution(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_corpus(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
 
 #endif

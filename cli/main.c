@@ -12,6 +12,12 @@ static const struct {
 } commands[] = {
     {"train", cmd_train, "train a model on text"},
     {"info", cmd_info, "show a checkpoint's configuration"},
+    {"eval", cmd_eval, "perplexity by segment length under causal, bca and window masks"},
+    {"resolution", cmd_resolution, "expected attention score by distance and resolution R"},
+    {"plot", cmd_plot, "draw perplexity against length from eval --json reports (SVG)"},
+    {"generate", cmd_generate, "generate bytes from a model with a kv cache"},
+    {"corpus", cmd_corpus, "build a corpus of real text with train/valid/test splits"},
+    {"experiment", cmd_experiment, "reproduce the paper's comparison: train, evaluate, report"},
 };
 
 static void usage(FILE *f) {

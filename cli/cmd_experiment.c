@@ -1,0 +1,846 @@
+/*
+ * cmd_experiment.c - `lext experiment`: the paper's comparison at CPU scale, in one
+ * command.
+ *
+ * Every step is an ordinary lext command run as a child process (corpus, train, eval,
+ * resolution, plot), so the report's "exact commands" are exactly what ran and each can be
+ * repeated by hand. The driver shows progress, keeps a log per step under DIR/logs/,
+ * skips steps whose outputs are already complete (rerunning the same command continues an
+ * interrupted experiment), then reads the JSON the steps wrote and prints the paper's
+ * Tables 2, 5 and 3 at this scale, and writes DIR/REPORT.md.
+ */
+#define _XOPEN_SOURCE 700
+#include "args.h"
+#include "commands.h"
+#include "lext.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *cmd = "experiment";
+
+#define MAX_SCHEMES 8
+#define MAX_LENGTHS 16
+#define MAX_ARGS 64
+
+/* ---- the plan ---------------------------------------------------------------------------- */
+
+typedef struct {
+    char corpus[1024];      /* a corpus directory (train/ valid/ test/) */
+    char corpus_name[32];   /* what to build there when missing: pydoc or linux */
+    char out[1024];
+    char *schemes[MAX_SCHEMES];
+    size_t n_schemes;
+    int64_t lengths[MAX_LENGTHS];
+    size_t n_lengths;
+    int64_t res_lengths[4]; /* attention resolution at these lengths */
+    size_t n_res;
+    int64_t train_len, steps, batch, layers, heads, dim, ffn, seed, warmup;
+    double lr, budget;
+    int64_t threads;
+} plan;
+
+static void plan_default(plan *p) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->corpus, sizeof p->corpus, "corpora/pydoc");
+    snprintf(p->corpus_name, sizeof p->corpus_name, "pydoc");
+    snprintf(p->out, sizeof p->out, "results");
+    static char *schemes[] = {"sinusoidal", "alibi", "rope", "xpos", "none"};
+    for (size_t i = 0; i < 5; i++) p->schemes[i] = schemes[i];
+    p->n_schemes = 5;
+    p->train_len = 256;
+    for (int i = 0; i < 5; i++) p->lengths[i] = 256 << i; /* 1x .. 16x */
+    p->n_lengths = 5;
+    p->res_lengths[0] = 256, p->res_lengths[1] = 512, p->n_res = 2;
+    p->steps = 300;
+    p->batch = 16;
+    p->layers = 4, p->heads = 4, p->dim = 256, p->ffn = 0;
+    p->seed = 1;
+    p->warmup = -1;
+    p->lr = 1e-3;
+    p->budget = 1.0;
+}
+
+static char *dupstr(const char *s) {
+    char *d = strdup(s);
+    if (!d) {
+        fprintf(stderr, "lext experiment: out of memory\n");
+        exit(1);
+    }
+    return d;
+}
+
+/* A JSON config file overriding the plan; unknown keys are errors (typos must not pass). */
+static int plan_load(plan *p, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error(cmd, "cannot open config %s: %s", path, strerror(errno));
+    char *buf = malloc(1 << 20);
+    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    if (!buf) return cli_error(cmd, "out of memory");
+    buf[n] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return cli_error(cmd, "config %s is not a JSON object", path);
+    }
+    int rc = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j) {
+        const char *k = e->string;
+        struct {
+            const char *key;
+            int64_t *dst;
+            int64_t min, max;
+        } ints[] = {{"train_len", &p->train_len, 2, 1 << 20}, {"steps", &p->steps, 1, 1LL << 40},
+                    {"batch", &p->batch, 1, 1 << 20},         {"layers", &p->layers, 1, 1024},
+                    {"heads", &p->heads, 1, 1024},            {"dim", &p->dim, 1, 65536},
+                    {"ffn", &p->ffn, 1, 262144},              {"seed", &p->seed, 0, INT64_MAX},
+                    {"warmup", &p->warmup, 0, 1LL << 40}};
+        bool done = false;
+        for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+            if (strcmp(k, ints[i].key) == 0) {
+                done = true;
+                double v = e->valuedouble;
+                if (!cJSON_IsNumber(e) || floor(v) != v || v < (double)ints[i].min || v > (double)ints[i].max)
+                    rc = cli_error(cmd, "config %s: '%s' must be an integer in [%lld, %lld]", path, k,
+                                   (long long)ints[i].min, (long long)ints[i].max);
+                else *ints[i].dst = (int64_t)v;
+            }
+        if (done) continue;
+        if (strcmp(k, "lr") == 0) {
+            if (!cJSON_IsNumber(e) || !(e->valuedouble > 0)) rc = cli_error(cmd, "config %s: 'lr' must be > 0", path);
+            else p->lr = e->valuedouble;
+        } else if (strcmp(k, "corpus") == 0 || strcmp(k, "corpus_name") == 0) {
+            char *dst = k[6] ? p->corpus_name : p->corpus;
+            size_t cap = k[6] ? sizeof p->corpus_name : sizeof p->corpus;
+            if (!cJSON_IsString(e) || !*e->valuestring || strlen(e->valuestring) >= cap)
+                rc = cli_error(cmd, "config %s: '%s' must be a non-empty string", path, k);
+            else snprintf(dst, cap, "%s", e->valuestring);
+        } else if (strcmp(k, "schemes") == 0) {
+            int cnt = cJSON_GetArraySize(e);
+            if (!cJSON_IsArray(e) || cnt < 1 || cnt > MAX_SCHEMES) {
+                rc = cli_error(cmd, "config %s: 'schemes' must be a list of 1 to %d names", path, MAX_SCHEMES);
+                continue;
+            }
+            p->n_schemes = 0;
+            const cJSON *s;
+            cJSON_ArrayForEach(s, e) {
+                lext_pos_kind kind;
+                if (!cJSON_IsString(s) || lext_pos_parse(s->valuestring, &kind)) {
+                    rc = cli_error(cmd, "config %s: %s", path, cJSON_IsString(s) ? lext_last_error() : "scheme names are strings");
+                    break;
+                }
+                p->schemes[p->n_schemes++] = dupstr(s->valuestring);
+            }
+        } else if (strcmp(k, "lengths") == 0 || strcmp(k, "resolution_lengths") == 0) {
+            bool res = k[0] == 'r';
+            int64_t *dst = res ? p->res_lengths : p->lengths;
+            size_t cap = res ? 4 : MAX_LENGTHS, *count = res ? &p->n_res : &p->n_lengths;
+            int cnt = cJSON_GetArraySize(e);
+            if (!cJSON_IsArray(e) || cnt < (res ? 0 : 1) || (size_t)cnt > cap) {
+                rc = cli_error(cmd, "config %s: '%s' must be a list of at most %zu lengths", path, k, cap);
+                continue;
+            }
+            *count = 0;
+            const cJSON *s;
+            cJSON_ArrayForEach(s, e) {
+                if (!cJSON_IsNumber(s) || s->valuedouble < 2 || floor(s->valuedouble) != s->valuedouble ||
+                    s->valuedouble > (1 << 24)) {
+                    rc = cli_error(cmd, "config %s: '%s' holds a length that is not an integer >= 2", path, k);
+                    break;
+                }
+                dst[(*count)++] = (int64_t)s->valuedouble;
+            }
+        } else {
+            rc = cli_error(cmd, "config %s: unknown key '%s'", path, k);
+        }
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* ---- running steps ---------------------------------------------------------------------- */
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int s) {
+    (void)s;
+    interrupted = 1; /* the child got the same signal; it saves and exits */
+}
+
+typedef struct {
+    const plan *p;
+    bool tty;
+    int step, n_steps;
+    double t0;
+    FILE *cmds; /* the exact commands, for the report */
+} runner;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Appends one shell-quoted command line to buf. */
+static void quote_cmd(char *buf, size_t n, char *const argv[]) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; argv[i]; i++) {
+        bool plain = true;
+        for (const char *c = argv[i]; *c; c++)
+            plain &= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                     strchr("-_./,=:+", *c) != NULL;
+        k += (size_t)snprintf(buf + k, k < n ? n - k : 0, i ? (plain ? " %s" : " '%s'") : "%s",
+                              i == 0 ? "lext" : argv[i]);
+        if (k >= n) break;
+    }
+}
+
+/* Runs `lext argv...` (argv[0] is ignored) as a child with its output into log; on a
+ * terminal the last line it printed is shown live. Returns 0 when it succeeded. */
+static int run_step(runner *r, const char *what, char *const argv[], const char *log) {
+    r->step++;
+    char line[8192];
+    quote_cmd(line, sizeof line, argv);
+    if (r->cmds) fprintf(r->cmds, "%s\n", line);
+    char el[32];
+    fmt_duration(el, sizeof el, now_s() - r->t0);
+    printf("[%d/%d %s] %s\n", r->step, r->n_steps, el, what);
+    fflush(stdout);
+    FILE *lf = fopen(log, "w");
+    if (!lf) return cli_error(cmd, "cannot write log %s: %s", log, strerror(errno));
+    fprintf(lf, "$ %s\n", line);
+    fflush(lf);
+    int fd[2];
+    if (pipe(fd) != 0) {
+        fclose(lf);
+        return cli_error(cmd, "pipe: %s", strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fclose(lf);
+        return cli_error(cmd, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        dup2(fd[1], STDOUT_FILENO);
+        dup2(fd[1], STDERR_FILENO);
+        close(fd[0]);
+        close(fd[1]);
+        execv("/proc/self/exe", argv);
+        fprintf(stderr, "cannot run lext: %s\n", strerror(errno));
+        _exit(127);
+    }
+    close(fd[1]);
+    FILE *in = fdopen(fd[0], "r");
+    char buf[4096];
+    double t = now_s();
+    while (in && fgets(buf, sizeof buf, in)) {
+        fputs(buf, lf);
+        fflush(lf);
+        if (r->tty) {
+            buf[strcspn(buf, "\r\n")] = '\0';
+            fmt_duration(el, sizeof el, now_s() - t);
+            printf("\r\033[K    %s  %.100s", el, buf);
+            fflush(stdout);
+        }
+    }
+    if (in) fclose(in);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    fclose(lf);
+    if (r->tty) printf("\r\033[K");
+    fmt_duration(el, sizeof el, now_s() - t);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        printf("    failed after %s; its output is in %s\n", el, log);
+        return 1;
+    }
+    printf("    done in %s\n", el);
+    fflush(stdout);
+    return interrupted ? 1 : 0;
+}
+
+static bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int mkdir_p(const char *path) {
+    char tmp[2048];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *c = tmp + 1; *c; c++)
+        if (*c == '/') {
+            *c = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            *c = '/';
+        }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static cJSON *read_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n > 0 ? malloc((size_t)n + 1) : NULL;
+    size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
+    fclose(f);
+    if (!buf) return NULL;
+    buf[got] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    return j;
+}
+
+/* A model is complete when its checkpoint holds all the planned steps. */
+static bool model_done(const char *path, int64_t steps) {
+    lext_config c;
+    bool has = false;
+    int64_t step = 0;
+    return lext_checkpoint_read_config(path, &c, &has, &step) == LEXT_OK && (!has || step >= steps);
+}
+
+/* ---- results ------------------------------------------------------------------------------ */
+
+/* perplexity of (length, mode) in an eval report, NAN when absent */
+static double ppl_of(const cJSON *rep, int64_t L, const char *mode) {
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(rep, "cells")) {
+        const cJSON *l = cJSON_GetObjectItem(c, "length"), *m = cJSON_GetObjectItem(c, "mode"),
+                    *p = cJSON_GetObjectItem(c, "ppl");
+        if (cJSON_IsNumber(l) && (int64_t)l->valuedouble == L && cJSON_IsString(m) &&
+            strcmp(m->valuestring, mode) == 0)
+            return cJSON_IsNumber(p) ? p->valuedouble : NAN;
+    }
+    return NAN;
+}
+
+static double num_of(const cJSON *j, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(j, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* prec decimals; prec < 0: -prec significant digits (resolution figures can be tiny) */
+static void fmt_num(char *b, size_t n, double v, int prec) {
+    if (!isfinite(v)) snprintf(b, n, "n/a");
+    else if (prec < 0) snprintf(b, n, "%.*g", -prec, v);
+    else if (v >= 1e5) snprintf(b, n, "%.3g", v);
+    else snprintf(b, n, "%.*f", prec, v);
+}
+
+/* Writes the same table to stdout and to the report. */
+typedef struct {
+    FILE *md;
+} out2;
+
+static void both(out2 *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void both(out2 *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    if (o->md) {
+        va_start(ap, fmt);
+        vfprintf(o->md, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static const char *paper_name(const char *scheme) {
+    if (strcmp(scheme, "sinusoidal") == 0) return "sinusoidal (Absolute)";
+    if (strcmp(scheme, "none") == 0) return "none (NoPE, control)";
+    if (strcmp(scheme, "alibi") == 0) return "alibi";
+    if (strcmp(scheme, "rope") == 0) return "rope";
+    if (strcmp(scheme, "xpos") == 0) return "xpos";
+    return scheme;
+}
+
+typedef struct {
+    cJSON *eval[MAX_SCHEMES];
+    cJSON *res[MAX_SCHEMES][4][2]; /* scheme, resolution length, causal/bca */
+} results;
+
+static void table_ppl(out2 *o, const plan *p, const results *r) {
+    both(o, "\n### Perplexity by evaluation length (as the paper's Table 2)\n\n");
+    both(o, "Test split, byte-level perplexity; lengths as multiples of the training length %lld.\n\n",
+         (long long)p->train_len);
+    both(o, "| model |");
+    for (size_t li = 0; li < p->n_lengths; li++)
+        both(o, " %lld (%gx) |", (long long)p->lengths[li], (double)p->lengths[li] / (double)p->train_len);
+    both(o, "\n|---|");
+    for (size_t li = 0; li < p->n_lengths; li++) both(o, "---|");
+    both(o, "\n");
+    for (size_t s = 0; s <= p->n_schemes; s++) {
+        /* each scheme with full causal attention, then LeX = xpos + bca last */
+        size_t si = s;
+        const char *mode = "causal";
+        if (s == p->n_schemes) {
+            for (si = 0; si < p->n_schemes && strcmp(p->schemes[si], "xpos"); si++) {}
+            if (si == p->n_schemes) break;
+            mode = "bca";
+        }
+        both(o, "| %s |", s == p->n_schemes ? "**LeX (xpos + bca)**" : paper_name(p->schemes[si]));
+        for (size_t li = 0; li < p->n_lengths; li++) {
+            char b[32];
+            fmt_num(b, sizeof b, r->eval[si] ? ppl_of(r->eval[si], p->lengths[li], mode) : NAN, 2);
+            both(o, " %s |", b);
+        }
+        both(o, "\n");
+    }
+}
+
+static void table_bca(out2 *o, const plan *p, const results *r) {
+    both(o, "\n### Blockwise causal attention ablation (as the paper's Table 5)\n\n");
+    both(o, "Perplexity past the training length, each model with full causal attention and with bca "
+            "(block = training length).\n\n| model |");
+    size_t n = 0;
+    for (size_t li = 0; li < p->n_lengths; li++)
+        if (p->lengths[li] > p->train_len) both(o, " %lld |", (long long)p->lengths[li]), n++;
+    both(o, "\n|---|");
+    for (size_t k = 0; k < n; k++) both(o, "---|");
+    both(o, "\n");
+    for (size_t si = 0; si < p->n_schemes; si++)
+        for (int m = 0; m < 2; m++) {
+            const char *mode = m ? "bca" : "causal";
+            both(o, "| %s%s |", p->schemes[si], m ? " + bca" : "");
+            for (size_t li = 0; li < p->n_lengths; li++) {
+                if (p->lengths[li] <= p->train_len) continue;
+                char b[32];
+                fmt_num(b, sizeof b, r->eval[si] ? ppl_of(r->eval[si], p->lengths[li], mode) : NAN, 2);
+                both(o, " %s |", b);
+            }
+            both(o, "\n");
+        }
+}
+
+static void table_res(out2 *o, const plan *p, const results *r) {
+    if (p->n_res == 0) return;
+    both(o, "\n### Attention resolution (as the paper's Table 3)\n\n");
+    both(o, "Mean over layers of R (Eq. 3) on the expected score by distance (Eq. 11), test split. "
+            "R < 1 always under Eq. 3, so the paper's 1.08 compares only relatively.\n\n| model |");
+    for (size_t k = 0; k < p->n_res; k++) both(o, " R at %lld |", (long long)p->res_lengths[k]);
+    for (size_t k = 0; k < p->n_res; k++)
+        if (p->res_lengths[k] > p->train_len) both(o, " R at %lld, bca |", (long long)p->res_lengths[k]);
+    both(o, "\n|---|");
+    for (size_t k = 0; k < p->n_res; k++) both(o, "---|%s", p->res_lengths[k] > p->train_len ? "---|" : "");
+    both(o, "\n");
+    for (size_t si = 0; si < p->n_schemes; si++) {
+        both(o, "| %s |", paper_name(p->schemes[si]));
+        char b[32];
+        for (size_t k = 0; k < p->n_res; k++) {
+            fmt_num(b, sizeof b, r->res[si][k][0] ? num_of(r->res[si][k][0], "mean_R") : NAN, -3);
+            both(o, " %s |", b);
+        }
+        for (size_t k = 0; k < p->n_res; k++)
+            if (p->res_lengths[k] > p->train_len) {
+                fmt_num(b, sizeof b, r->res[si][k][1] ? num_of(r->res[si][k][1], "mean_R") : NAN, -3);
+                both(o, " %s |", b);
+            }
+        both(o, "\n");
+    }
+}
+
+static int scheme_index(const plan *p, const char *name) {
+    for (size_t i = 0; i < p->n_schemes; i++)
+        if (strcmp(p->schemes[i], name) == 0) return (int)i;
+    return -1;
+}
+
+/* ppl at the largest length / ppl at the training length, for a scheme and mode */
+static double growth(const plan *p, const results *r, const char *scheme, const char *mode) {
+    int si = scheme_index(p, scheme);
+    if (si < 0 || !r->eval[si]) return NAN;
+    int64_t Lmax = p->lengths[0];
+    for (size_t i = 0; i < p->n_lengths; i++) Lmax = p->lengths[i] > Lmax ? p->lengths[i] : Lmax;
+    return ppl_of(r->eval[si], Lmax, mode) / ppl_of(r->eval[si], p->train_len, mode);
+}
+
+static void claim(FILE *md, const char *text, double v, bool held, const char *detail) {
+    if (!isfinite(v)) {
+        fprintf(md, "- %s: **not measured** (the scheme or length was not part of this run).\n", text);
+        return;
+    }
+    fprintf(md, "- %s: **%s** (%s).\n", text, held ? "held" : "did not hold", detail);
+}
+
+static void write_claims(FILE *md, const plan *p, const results *r) {
+    int64_t Lmax = p->lengths[0];
+    for (size_t i = 0; i < p->n_lengths; i++) Lmax = p->lengths[i] > Lmax ? p->lengths[i] : Lmax;
+    double mult = (double)Lmax / (double)p->train_len;
+    fprintf(md, "\n## Which of the paper's claims held here\n\n");
+    fprintf(md, "Growth = perplexity at %lld (%gx) divided by perplexity at the training length %lld. "
+                "Thresholds are stated with each claim; they are ours, not the paper's.\n\n",
+            (long long)Lmax, mult, (long long)p->train_len);
+    fprintf(md, "| model | growth, causal | growth, bca |\n|---|---|---|\n");
+    for (size_t si = 0; si < p->n_schemes; si++) {
+        char a[32], b[32];
+        fmt_num(a, sizeof a, growth(p, r, p->schemes[si], "causal"), 3);
+        fmt_num(b, sizeof b, growth(p, r, p->schemes[si], "bca"), 3);
+        fprintf(md, "| %s | %s | %s |\n", p->schemes[si], a, b);
+    }
+    fprintf(md, "\n");
+    char d[256];
+    double g;
+    /* 1. LeX keeps falling with length past l */
+    int xi = scheme_index(p, "xpos");
+    bool falling = xi >= 0 && r->eval[xi];
+    double prev = falling ? ppl_of(r->eval[xi], p->train_len, "bca") : NAN;
+    for (size_t i = 0; falling && i < p->n_lengths; i++)
+        if (p->lengths[i] > p->train_len) {
+            double v = ppl_of(r->eval[xi], p->lengths[i], "bca");
+            falling = v <= prev * 1.005;
+            prev = v;
+        }
+    g = growth(p, r, "xpos", "bca");
+    snprintf(d, sizeof d, "growth %.3f; held means no length past l is worse than the one before by more than 0.5%%", g);
+    claim(md, "LeX (xpos + bca) perplexity keeps falling (or stays level) as length grows past the training length", g, falling, d);
+    /* 2. rope and absolute explode without bca */
+    g = growth(p, r, "rope", "causal");
+    snprintf(d, sizeof d, "growth %.3f; held means growth >= 2", g);
+    claim(md, "RoPE without bca degrades sharply past the training length", g, g >= 2, d);
+    g = growth(p, r, "sinusoidal", "causal");
+    snprintf(d, sizeof d, "growth %.3f; held means growth >= 2", g);
+    claim(md, "Absolute (sinusoidal) position embeddings without bca degrade sharply", g, g >= 2, d);
+    /* 3. xpos without bca degrades only mildly */
+    double gx = growth(p, r, "xpos", "causal"), gr = growth(p, r, "rope", "causal");
+    snprintf(d, sizeof d, "xpos growth %.3f against rope's %.3f; held means xpos < rope", gx, gr);
+    claim(md, "XPOS without bca degrades less than RoPE", gx + gr, gx < gr, d);
+    /* 4. alibi stays flat */
+    g = growth(p, r, "alibi", "causal");
+    snprintf(d, sizeof d, "growth %.3f; held means within 10%% of 1", g);
+    claim(md, "ALiBi stays flat without bca", g, fabs(g - 1) <= 0.1, d);
+    /* 5. bca rescues rope */
+    g = growth(p, r, "rope", "bca");
+    snprintf(d, sizeof d, "growth %.3f; held means <= 1.1", g);
+    claim(md, "bca lets RoPE extrapolate (the paper's Table 5)", g, g <= 1.1, d);
+    /* 6. LeX best at the longest length */
+    if (xi >= 0 && r->eval[xi]) {
+        double lex = ppl_of(r->eval[xi], Lmax, "bca"), best = INFINITY;
+        const char *who = "";
+        static char whobuf[64];
+        for (size_t si = 0; si < p->n_schemes; si++)
+            for (int m = 0; m < 2; m++) {
+                if ((int)si == xi && m == 1) continue;
+                double v = r->eval[si] ? ppl_of(r->eval[si], Lmax, m ? "bca" : "causal") : NAN;
+                if (v < best) {
+                    best = v;
+                    snprintf(whobuf, sizeof whobuf, "%s%s", p->schemes[si], m ? " + bca" : "");
+                    who = whobuf;
+                }
+            }
+        snprintf(d, sizeof d, "LeX %.3f, best other %.3f (%s)", lex, best, who);
+        claim(md, "LeX has the lowest perplexity at the longest length", lex, lex <= best, d);
+    }
+    /* 7. resolution */
+    int ri = scheme_index(p, "rope");
+    if (xi >= 0 && ri >= 0 && p->n_res > 0 && r->res[xi][0][0] && r->res[ri][0][0]) {
+        double a = num_of(r->res[xi][0][0], "mean_R"), b = num_of(r->res[ri][0][0], "mean_R");
+        snprintf(d, sizeof d, "xpos %.3g, rope %.3g at %lld", a, b, (long long)p->res_lengths[0]);
+        claim(md, "XPOS has a higher attention resolution than RoPE (Table 3)", a, a > b, d);
+    }
+}
+
+static void write_report(const plan *p, const results *r, const char *cmds_path, double seconds,
+                         const char *corpus_info) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/REPORT.md", p->out);
+    FILE *md = fopen(path, "w");
+    if (!md) {
+        cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
+        return;
+    }
+    fprintf(md, "# lext experiment: length extrapolation at CPU scale\n\n");
+    fprintf(md, "This run trains one byte-level model per position scheme with the same budget, data "
+                "order and seed, then evaluates each on the test split at 1x to %gx the training "
+                "length with full causal attention and with blockwise causal attention (bca), "
+                "following the protocol of Sun et al. (2022), \"A Length-Extrapolatable Transformer\".\n\n",
+            (double)p->lengths[p->n_lengths - 1] / (double)p->train_len);
+    char el[32];
+    fmt_duration(el, sizeof el, seconds);
+    fprintf(md, "## Setup\n\n");
+    fprintf(md, "- corpus: %s\n", corpus_info);
+    fprintf(md, "- model: %lld layers, %lld heads, dim %lld, ffn %lld, byte-level (256 tokens), tied embedding\n",
+            (long long)p->layers, (long long)p->heads, (long long)p->dim,
+            (long long)(p->ffn ? p->ffn : 4 * p->dim));
+    fprintf(md, "- training: length %lld, batch %lld, %lld steps (budget %gx), %.1f M tokens per model, "
+                "AdamW lr %g, warm-up then cosine, seed %lld, the same data order for every scheme\n",
+            (long long)p->train_len, (long long)p->batch, (long long)p->steps, p->budget,
+            (double)(p->steps * p->batch * p->train_len) / 1e6, p->lr, (long long)p->seed);
+    fprintf(md, "- evaluation: the first %lld bytes of every test document that long, split into "
+                "segments of each length, each segment from a fresh context\n",
+            (long long)p->lengths[p->n_lengths - 1]);
+    fprintf(md, "- wall time of this run: %s on %ld cores (steps already complete from an earlier "
+                "run were not redone)\n",
+            el, sysconf(_SC_NPROCESSORS_ONLN));
+    out2 o = {md};
+    printf("\n");
+    table_ppl(&o, p, r);
+    table_bca(&o, p, r);
+    table_res(&o, p, r);
+    fprintf(md, "\n## Pictures\n\n![perplexity by length](ppl.svg)\n\n");
+    for (size_t si = 0; si < p->n_schemes; si++)
+        for (size_t k = 0; k < p->n_res; k++)
+            fprintf(md, "- [expected score by distance, %s at %lld](resolution/%s-%lld.svg)\n", p->schemes[si],
+                    (long long)p->res_lengths[k], p->schemes[si], (long long)p->res_lengths[k]);
+    write_claims(md, p, r);
+    fprintf(md, "\n## Exact commands\n\nEach step of this run, in order (`lext` is the binary that ran "
+                "them; rerunning `lext experiment` with the same options skips completed steps):\n\n```\n");
+    FILE *c = fopen(cmds_path, "r");
+    char line[8192];
+    while (c && fgets(line, sizeof line, c)) fputs(line, md);
+    if (c) fclose(c);
+    fprintf(md, "```\n");
+    fclose(md);
+    printf("\nreport: %s\n", path);
+}
+
+/* ---- the command -------------------------------------------------------------------------- */
+
+/* argv builder: a fixed array of owned strings */
+typedef struct {
+    char *v[MAX_ARGS + 1];
+    int n;
+} args;
+
+static void arg(args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg(args *a, const char *fmt, ...) {
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (a->n < MAX_ARGS) a->v[a->n++] = dupstr(buf);
+    a->v[a->n] = NULL;
+}
+
+static void args_free(args *a) {
+    for (int i = 0; i < a->n; i++) free(a->v[i]);
+    a->n = 0;
+}
+
+static int parse_budget(const char *s, double *out) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s);
+    size_t n = strlen(buf);
+    if (n > 0 && (buf[n - 1] == 'x' || buf[n - 1] == 'X')) buf[n - 1] = '\0';
+    char err[128];
+    if (parse_f64(buf, 0.01, 1000, out, err, sizeof err))
+        return cli_error(cmd, "--budget: expects a multiple such as 1x, 4x or 0.5x (%s)", err);
+    return 0;
+}
+
+int cmd_experiment(int argc, char **argv) {
+    plan p;
+    plan_default(&p);
+    const char *out = NULL, *corpus = NULL, *config = NULL, *budget_s = "1x";
+    int64_t threads = 0;
+    bool fresh = false;
+    cli_opt opts[] = {
+        {"--out", OPT_STR, &out, 0, 0, "results directory [results]", 0},
+        {"--corpus", OPT_STR, &corpus, 0, 0, "corpus directory, built with lext corpus when missing [corpora/pydoc]", 0},
+        {"--budget", OPT_STR, &budget_s, 0, 0, "scale the training steps: 1x (about 15 minutes on 2 cores), 4x, 0.5x [1x]", 0},
+        {"--config", OPT_STR, &config, 0, 0, "a JSON file naming other schemes, lengths, model shape, steps, corpus", 0},
+        {"--fresh", OPT_FLAG, &fresh, 0, 0, "redo every step, even those already complete", 0},
+        {"--threads", OPT_INT, &threads, 1, 4096, "threads [all cores]", 0},
+    };
+    int rc = cli_parse(cmd, "[options]", argc, argv, opts, sizeof opts / sizeof *opts, NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (config && plan_load(&p, config)) return 1;
+    if (out) snprintf(p.out, sizeof p.out, "%s", out);
+    if (corpus) snprintf(p.corpus, sizeof p.corpus, "%s", corpus);
+    if (parse_budget(budget_s, &p.budget)) return 1;
+    p.threads = threads;
+    p.steps = (int64_t)llround((double)p.steps * p.budget);
+    if (p.steps < 1) p.steps = 1;
+    for (size_t i = 0; i < p.n_lengths; i++)
+        if (p.lengths[i] < 2) return cli_error(cmd, "lengths must be >= 2");
+    if (p.train_len % 2) return cli_error(cmd, "train_len must be even (bca's blocks are train_len/2)");
+    if (mkdir_p(p.out) != 0) return cli_error(cmd, "cannot create %s: %s", p.out, strerror(errno));
+    char dir[1200];
+    const char *subdirs[] = {"models", "eval", "resolution", "logs"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", p.out, subdirs[i]);
+        if (mkdir_p(dir) != 0) return cli_error(cmd, "cannot create %s: %s", dir, strerror(errno));
+    }
+    char lengths[256] = "", cmds_path[1200], path[1200], json[1200], log[1200];
+    for (size_t i = 0, k = 0; i < p.n_lengths; i++)
+        k += (size_t)snprintf(lengths + k, sizeof lengths - k, "%s%lld", i ? "," : "", (long long)p.lengths[i]);
+    snprintf(cmds_path, sizeof cmds_path, "%s/commands.txt", p.out);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    runner r = {&p, is_tty(STDOUT_FILENO), 0, 0, now_s(), fopen(cmds_path, "w")};
+    char corpus_json[1100];
+    snprintf(corpus_json, sizeof corpus_json, "%s/corpus.json", p.corpus);
+    bool need_corpus = !exists(corpus_json);
+    size_t n_res_runs = 0;
+    for (size_t k = 0; k < p.n_res; k++) n_res_runs += p.res_lengths[k] > p.train_len ? 2 : 1;
+    r.n_steps = (int)(need_corpus + p.n_schemes * (2 + n_res_runs) + 1);
+    printf("lext experiment: %zu schemes, %lld steps each (budget %gx), lengths %s, results in %s\n",
+           p.n_schemes, (long long)p.steps, p.budget, lengths, p.out);
+    args a = {0};
+    rc = 0;
+    if (need_corpus) {
+        arg(&a, "lext"), arg(&a, "corpus"), arg(&a, "%s", p.corpus_name), arg(&a, "%s", p.corpus);
+        snprintf(log, sizeof log, "%s/logs/corpus.log", p.out);
+        rc = run_step(&r, "building the corpus", a.v, log);
+        args_free(&a);
+    }
+    /* training */
+    for (size_t si = 0; !rc && si < p.n_schemes; si++) {
+        const char *s = p.schemes[si];
+        snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, s);
+        char what[256];
+        snprintf(what, sizeof what, "training %s (%lld steps)", s, (long long)p.steps);
+        if (!fresh && model_done(path, p.steps)) {
+            r.step++;
+            printf("[%d/%d] %s: already complete in %s\n", r.step, r.n_steps, what, path);
+            if (r.cmds) fprintf(r.cmds, "# complete from an earlier run: training %s\n", s);
+            continue;
+        }
+        bool resume = !fresh && exists(path);
+        arg(&a, "lext"), arg(&a, "train");
+        if (resume) {
+            arg(&a, "--resume"), arg(&a, "%s", path);
+        } else {
+            arg(&a, "--data"), arg(&a, "%s/train", p.corpus);
+            arg(&a, "--pos"), arg(&a, "%s", s);
+            arg(&a, "--layers"), arg(&a, "%lld", (long long)p.layers);
+            arg(&a, "--heads"), arg(&a, "%lld", (long long)p.heads);
+            arg(&a, "--dim"), arg(&a, "%lld", (long long)p.dim);
+            if (p.ffn) arg(&a, "--ffn"), arg(&a, "%lld", (long long)p.ffn);
+            arg(&a, "--train-len"), arg(&a, "%lld", (long long)p.train_len);
+            arg(&a, "--batch"), arg(&a, "%lld", (long long)p.batch);
+            arg(&a, "--steps"), arg(&a, "%lld", (long long)p.steps);
+            arg(&a, "--lr"), arg(&a, "%g", p.lr);
+            if (p.warmup >= 0) arg(&a, "--warmup"), arg(&a, "%lld", (long long)p.warmup);
+            arg(&a, "--seed"), arg(&a, "%lld", (long long)p.seed);
+            arg(&a, "--out"), arg(&a, "%s", path);
+        }
+        arg(&a, "--val"), arg(&a, "%s/valid", p.corpus);
+        arg(&a, "--val-batches"), arg(&a, "4");
+        arg(&a, "--save-every"), arg(&a, "%lld", (long long)(p.steps / 4 > 0 ? p.steps / 4 : 1));
+        arg(&a, "--log-every"), arg(&a, "%lld", (long long)(p.steps / 50 > 0 ? p.steps / 50 : 1));
+        if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
+        snprintf(log, sizeof log, "%s/logs/train-%s.log", p.out, s);
+        rc = run_step(&r, what, a.v, log);
+        args_free(&a);
+    }
+    /* evaluation */
+    for (size_t si = 0; !rc && si < p.n_schemes; si++) {
+        const char *s = p.schemes[si];
+        snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, s);
+        snprintf(json, sizeof json, "%s/eval/%s.json", p.out, s);
+        char what[256];
+        snprintf(what, sizeof what, "evaluating %s at %s, causal and bca", s, lengths);
+        if (!fresh && exists(json)) {
+            r.step++;
+            printf("[%d/%d] %s: already in %s\n", r.step, r.n_steps, what, json);
+            if (r.cmds) fprintf(r.cmds, "# complete from an earlier run: evaluating %s\n", s);
+            continue;
+        }
+        arg(&a, "lext"), arg(&a, "eval"), arg(&a, "--model"), arg(&a, "%s", path);
+        arg(&a, "--data"), arg(&a, "%s/test", p.corpus);
+        arg(&a, "--lengths"), arg(&a, "%s", lengths);
+        arg(&a, "--attn"), arg(&a, "causal,bca");
+        arg(&a, "--json"), arg(&a, "%s", json);
+        if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
+        snprintf(log, sizeof log, "%s/logs/eval-%s.log", p.out, s);
+        rc = run_step(&r, what, a.v, log);
+        args_free(&a);
+    }
+    /* attention resolution */
+    for (size_t si = 0; !rc && si < p.n_schemes; si++)
+        for (size_t k = 0; !rc && k < p.n_res; k++)
+            for (int m = 0; !rc && m < 2; m++) {
+                if (m == 1 && p.res_lengths[k] <= p.train_len) continue;
+                const char *s = p.schemes[si], *mode = m ? "bca" : "causal";
+                const long long L = (long long)p.res_lengths[k];
+                snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, s);
+                snprintf(json, sizeof json, "%s/resolution/%s-%lld%s.json", p.out, s, L, m ? "-bca" : "");
+                char what[256];
+                snprintf(what, sizeof what, "attention resolution of %s at %lld, %s", s, L, mode);
+                if (!fresh && exists(json)) {
+                    r.step++;
+                    printf("[%d/%d] %s: already in %s\n", r.step, r.n_steps, what, json);
+                    continue;
+                }
+                arg(&a, "lext"), arg(&a, "resolution"), arg(&a, "--model"), arg(&a, "%s", path);
+                arg(&a, "--data"), arg(&a, "%s/test", p.corpus);
+                arg(&a, "--length"), arg(&a, "%lld", L);
+                arg(&a, "--attn"), arg(&a, "%s", mode);
+                arg(&a, "--json"), arg(&a, "%s", json);
+                arg(&a, "--svg"), arg(&a, "%s/resolution/%s-%lld%s.svg", p.out, s, L, m ? "-bca" : "");
+                if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
+                snprintf(log, sizeof log, "%s/logs/resolution-%s-%lld%s.log", p.out, s, L, m ? "-bca" : "");
+                rc = run_step(&r, what, a.v, log);
+                args_free(&a);
+            }
+    /* the picture */
+    if (!rc) {
+        arg(&a, "lext"), arg(&a, "plot");
+        for (size_t si = 0; si < p.n_schemes; si++) arg(&a, "%s/eval/%s.json", p.out, p.schemes[si]);
+        arg(&a, "-o"), arg(&a, "%s/ppl.svg", p.out);
+        snprintf(log, sizeof log, "%s/logs/plot.log", p.out);
+        rc = run_step(&r, "plotting perplexity by length", a.v, log);
+        args_free(&a);
+    }
+    if (r.cmds) fclose(r.cmds);
+    if (rc) {
+        if (interrupted)
+            printf("\ninterrupted: finished steps are kept; run the same command again to continue\n");
+        return 1;
+    }
+
+    /* tables and report from what the steps wrote */
+    results res;
+    memset(&res, 0, sizeof res);
+    for (size_t si = 0; si < p.n_schemes; si++) {
+        snprintf(json, sizeof json, "%s/eval/%s.json", p.out, p.schemes[si]);
+        res.eval[si] = read_json(json);
+        if (!res.eval[si]) rc = cli_error(cmd, "cannot read %s", json);
+        for (size_t k = 0; k < p.n_res; k++)
+            for (int m = 0; m < 2; m++) {
+                if (m == 1 && p.res_lengths[k] <= p.train_len) continue;
+                snprintf(json, sizeof json, "%s/resolution/%s-%lld%s.json", p.out, p.schemes[si],
+                         (long long)p.res_lengths[k], m ? "-bca" : "");
+                res.res[si][k][m] = read_json(json);
+            }
+    }
+    char corpus_info[2048] = "";
+    cJSON *cj = read_json(corpus_json);
+    if (cj) {
+        const cJSON *tr = cJSON_GetObjectItem(cj, "train"), *va = cJSON_GetObjectItem(cj, "valid"),
+                    *te = cJSON_GetObjectItem(cj, "test");
+        snprintf(corpus_info, sizeof corpus_info, "%s (`%s`), %s %s; %.0f train / %.0f valid / %.0f test documents",
+                 cJSON_GetStringValue(cJSON_GetObjectItem(cj, "name")), p.corpus,
+                 cJSON_GetStringValue(cJSON_GetObjectItem(cj, "source")),
+                 cJSON_GetStringValue(cJSON_GetObjectItem(cj, "version")), num_of(tr, "documents"),
+                 num_of(va, "documents"), num_of(te, "documents"));
+        cJSON_Delete(cj);
+    } else {
+        snprintf(corpus_info, sizeof corpus_info, "`%s` (no corpus.json)", p.corpus);
+    }
+    write_report(&p, &res, cmds_path, now_s() - r.t0, corpus_info);
+    for (size_t si = 0; si < p.n_schemes; si++) {
+        cJSON_Delete(res.eval[si]);
+        for (size_t k = 0; k < 4; k++) cJSON_Delete(res.res[si][k][0]), cJSON_Delete(res.res[si][k][1]);
+    }
+    return rc;
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# test_eval_cli.sh - eval, resolution and plot end to end on a tiny model: the JSON report
+# parses and has every cell, learned positions past train_len are n/a (not an error), the
+# CSV and SVG files are complete and well-formed, and bad input gives a message naming the
+# problem and a non-zero exit.
+set -u
+cd "$(dirname "$0")/.."
+LEXT=./lext
+PY=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok()  { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+
+# expect_fail NAME SUBSTRING CMD... : non-zero exit, stderr contains SUBSTRING, no crash
+expect_fail() {
+    local name=$1 want=$2; shift 2
+    local err rc
+    err=$("$@" 2>&1 >/dev/null); rc=$?
+    if [ $rc -eq 0 ]; then bad "$name: exit 0, expected failure"; return; fi
+    if [ $rc -ge 128 ]; then bad "$name: crashed (exit $rc): $err"; return; fi
+    if ! grep -qiF -- "$want" <<<"$err"; then bad "$name: message lacks '$want': $err"; return; fi
+    ok "$name"
+}
+# check NAME CMD... : the command succeeds
+check() {
+    local name=$1; shift
+    local out
+    if out=$("$@" 2>&1); then ok "$name"; else bad "$name: $(tail -3 <<<"$out")"; fi
+}
+
+# documents: five long ones and a short one (skipped at every length here)
+mkdir -p "$tmp/data" "$tmp/short"
+for i in 1 2 3 4 5; do head -c $((1500 + i * 300)) /dev/urandom | base64 > "$tmp/data/doc$i.txt"; done
+echo "a short document" > "$tmp/data/short.txt"
+echo "too short" > "$tmp/short/a.txt"
+SMALL="--layers 1 --dim 32 --heads 2 --train-len 32 --batch 2 --steps 5"
+$LEXT train --data "$tmp/data" $SMALL --out "$tmp/xpos.st" > "$tmp/train.log" 2>&1 || bad "train xpos: $(tail -2 "$tmp/train.log")"
+$LEXT train --data "$tmp/data" $SMALL --pos learned --out "$tmp/learned.st" > "$tmp/train2.log" 2>&1 || bad "train learned: $(tail -2 "$tmp/train2.log")"
+
+# ---- eval ------------------------------------------------------------------------------
+if $LEXT eval --model "$tmp/xpos.st" --data "$tmp/data" --lengths 32,64,128 --attn causal,bca,window \
+        --json "$tmp/a.json" > "$tmp/eval.out" 2> "$tmp/eval.err"; then
+    ok "eval runs"
+else bad "eval: $(cat "$tmp/eval.err")"; fi
+if grep -q "^32 (1x, train)" "$tmp/eval.out" && grep -q "^128 (4x)" "$tmp/eval.out" &&
+   grep -q "5 used (the first 128 bytes of each), 1 skipped as shorter than 128 bytes" "$tmp/eval.out"; then
+    ok "eval table marks the training length and counts documents"
+else bad "eval table: $(head -12 "$tmp/eval.out")"; fi
+if [ ! -s "$tmp/eval.err" ]; then ok "no progress line when stderr is not a terminal"; else bad "stderr: $(cat "$tmp/eval.err")"; fi
+if $PY - "$tmp/a.json" <<'PYEOF'
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+cfg = r["config"]
+for k in ["n_layer", "n_head", "d_model", "d_ff", "vocab_size", "train_len", "pos", "xpos_gamma",
+          "xpos_scale_base", "rope_base", "tied", "norm_eps"]:
+    assert k in cfg, k
+assert cfg["train_len"] == 32 and cfg["pos"] == "xpos"
+assert r["documents"] == {"total": 6, "used": 5, "skipped": 1, "longest": r["documents"]["longest"],
+                          "bytes_per_document": 128}, r["documents"]
+assert r["block"] == 32 and r["window"] == 32
+cells = r["cells"]
+assert len(cells) == 9, len(cells)
+for c in cells:
+    L = c["length"]
+    assert c["docs"] == 5 and c["segments"] == 5 * (128 // L) and c["tokens"] == c["segments"] * (L - 1), c
+    assert abs(c["ppl"] - math.exp(c["loss"])) < 1e-9 * c["ppl"], c
+    assert abs(c["bits_per_byte"] - c["loss"] / math.log(2)) < 1e-12, c
+assert sorted({c["mode"] for c in cells}) == ["bca", "causal", "window"]
+# bca and window are causal at the training length
+at32 = [c["loss"] for c in cells if c["length"] == 32]
+assert at32[0] == at32[1] == at32[2], at32
+PYEOF
+then ok "eval JSON: configuration, documents, 9 cells with consistent numbers"
+else bad "eval JSON content"; fi
+
+# learned positions past train_len: n/a with a reason, exit 0
+if $LEXT eval --model "$tmp/learned.st" --data "$tmp/data" --lengths 32,64 --attn causal,bca \
+        --json "$tmp/learned.json" > "$tmp/learned.out" 2>&1; then
+    if grep -q "n/a \[1\]" "$tmp/learned.out" && grep -q "^\[1\] not computed: learned positions" "$tmp/learned.out" &&
+       $PY -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["cells"]
+assert len(c) == 4
+assert all(x["ppl"] is not None for x in c if x["length"] == 32)
+assert all(x["ppl"] is None and x["loss"] is None and x["bits_per_byte"] is None and "learned" in x["reason"] for x in c if x["length"] == 64)
+' "$tmp/learned.json"; then ok "learned positions past train_len are n/a with a footnote and null in JSON"
+    else bad "learned n/a: $(cat "$tmp/learned.out")"; fi
+else bad "eval of learned positions past train_len failed: $(tail -2 "$tmp/learned.out")"; fi
+
+check "eval with --block, --window, --threads and --batch-tokens" \
+    $LEXT eval --model "$tmp/xpos.st" --data "$tmp/data" --lengths 64 --attn bca,window --block 16 --window 8 --threads 1 --batch-tokens 64 --json "$tmp/bw.json"
+if $PY -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["block"] == 16 and r["window"] == 8
+assert [(c["mode"], c.get("block"), c.get("window")) for c in r["cells"]] == [("bca", 16, None), ("window", None, 8)]
+' "$tmp/bw.json"; then ok "eval JSON records the block and window used"; else bad "block/window in JSON"; fi
+
+# ---- resolution ------------------------------------------------------------------------
+if $LEXT resolution --model "$tmp/xpos.st" --data "$tmp/data" --length 64 --csv "$tmp/r.csv" \
+        --svg "$tmp/r.svg" > "$tmp/res.out" 2>&1; then
+    if grep -q "^mean " "$tmp/res.out" && grep -q "^theory " "$tmp/res.out" && grep -q "< 1 for any" "$tmp/res.out" &&
+       [ "$(head -1 "$tmp/r.csv")" = "distance,layer0,mean,theory" ] && [ "$(wc -l < "$tmp/r.csv")" -eq 65 ]; then
+        ok "resolution: R per layer, mean, theory, the R < 1 note; CSV with every distance"
+    else bad "resolution output: $(head -20 "$tmp/res.out"; head -2 "$tmp/r.csv")"; fi
+else bad "resolution: $(tail -3 "$tmp/res.out")"; fi
+svg_series() { # FILE -> number of series paths, after checking the file is well-formed SVG
+    $PY - "$1" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+assert root.tag == ns + "svg" and root.get("viewBox") and root.get("version") == "1.1", root.attrib
+print(sum(1 for p in root.iter(ns + "path") if p.get("class") == "series"))
+PYEOF
+}
+n=$(svg_series "$tmp/r.svg" 2>&1)
+if [ "$n" = "3" ]; then ok "resolution SVG is well-formed with layer, mean and theory series"; else bad "resolution SVG: $n"; fi
+if $LEXT resolution --model "$tmp/xpos.st" --data "$tmp/data" --length 128 --attn bca --docs 2 \
+        --csv "$tmp/rb.csv" > "$tmp/resb.out" 2>&1 &&
+   [ "$(wc -l < "$tmp/rb.csv")" -eq 33 ] && grep -q "2 of 6 documents used" "$tmp/resb.out" &&
+   grep -q "only distances 0..31 occur" "$tmp/resb.out"; then
+    ok "resolution under bca keeps only the distances the mask allows; --docs limits documents"
+else bad "resolution bca: $(head -8 "$tmp/resb.out")"; fi
+
+# ---- plot ------------------------------------------------------------------------------
+if $LEXT plot "$tmp/a.json" "$tmp/learned.json" -o "$tmp/ppl.svg" > "$tmp/plot.out" 2>&1; then
+    n=$(svg_series "$tmp/ppl.svg" 2>&1)
+    # 3 masks of the xpos model, 2 of the learned one (each with its one computable length)
+    if [ "$n" = "5" ] && grep -q 'class="vline"' "$tmp/ppl.svg" && grep -q "xpos.st (xpos), bca l=32" "$tmp/ppl.svg"; then
+        ok "plot: well-formed SVG, one series per (model, mask), the training length marked"
+    else bad "plot SVG: $n series; $(cat "$tmp/plot.out")"; fi
+else bad "plot: $(cat "$tmp/plot.out")"; fi
+# markup, a control character, invalid UTF-8 and valid UTF-8 in the title
+check "plot with --y log and --out" $LEXT plot "$tmp/a.json" --out "$tmp/ppl2.svg" --y log --title $'a <b> & "c" \x01 \xff\xfe caf\xc3\xa9'
+n=$(svg_series "$tmp/ppl2.svg" 2>&1)
+if [ "$n" = "3" ] && grep -q "café" "$tmp/ppl2.svg"; then ok "plot escapes its title"; else bad "plot with a title to escape: $n"; fi
+
+# ---- bad input -------------------------------------------------------------------------
+E="$LEXT eval --model $tmp/xpos.st --data $tmp/data"
+expect_fail "lengths with a word" "'abc' is not an integer" $E --lengths 256,abc
+expect_fail "length 0" "0 is out of range" $E --lengths 0
+expect_fail "negative length" "-5 is out of range" $E --lengths -5
+expect_fail "empty lengths" "--lengths: an empty value" $E --lengths ""
+expect_fail "empty item in lengths" "an empty item" $E --lengths 256,,512
+expect_fail "length 1" "out of range" $E --lengths 1,32
+expect_fail "repeated length" "64 is given twice" $E --lengths 64,32,64
+expect_fail "odd block" "positive even" $E --attn bca --block 7
+expect_fail "zero block" "positive even" $E --attn bca --block 0
+expect_fail "negative block" "positive even" $E --attn bca --block -4
+expect_fail "block without bca" "add bca to --attn" $E --attn causal --block 16
+expect_fail "window of 0" "--window must be at least 1" $E --attn window --window 0
+expect_fail "unknown mode" "unknown attention mode 'sliding'" $E --attn causal,sliding
+expect_fail "repeated mode" "causal is given twice" $E --attn causal,causal
+expect_fail "missing model file" "cannot open" $LEXT eval --model "$tmp/none.st" --data "$tmp/data" --lengths 32
+expect_fail "missing data" "$tmp/nodata" $LEXT eval --model "$tmp/xpos.st" --data "$tmp/nodata" --lengths 32
+expect_fail "no --model" "--model" $LEXT eval --data "$tmp/data"
+expect_fail "data shorter than the largest length" "6 document(s), the longest" $E --lengths 32,100000
+expect_fail "json into a missing directory" "cannot create" $E --lengths 32 --json "$tmp/no/dir/x.json"
+R="$LEXT resolution --model $tmp/xpos.st --data $tmp/data"
+expect_fail "resolution without --length" "--length L is required" $R
+expect_fail "resolution with two masks" "one mask at a time" $R --length 32 --attn causal,bca
+expect_fail "resolution: no document long enough" "the longest" $R --length 100000
+expect_fail "resolution: window of 0" "at least 1" $R --length 32 --attn window --window 0
+expect_fail "resolution: learned past train_len" "learned position" $LEXT resolution --model "$tmp/learned.st" --data "$tmp/data" --length 64
+echo '{"cells": 3' > "$tmp/broken.json"
+echo '{"hello": 1}' > "$tmp/other.json"
+expect_fail "plot without -o" "-o FILE.svg is required" $LEXT plot "$tmp/a.json"
+expect_fail "plot without reports" "expects one or more" $LEXT plot -o "$tmp/x.svg"
+expect_fail "plot of a missing file" "cannot open" $LEXT plot "$tmp/none.json" -o "$tmp/x.svg"
+expect_fail "plot of broken JSON" "not valid JSON" $LEXT plot "$tmp/broken.json" -o "$tmp/x.svg"
+expect_fail "plot of other JSON" "not an eval report" $LEXT plot "$tmp/other.json" -o "$tmp/x.svg"
+expect_fail "plot with a bad --y" "--y" $LEXT plot "$tmp/a.json" -o "$tmp/x.svg" --y cubic
+
+echo "test_eval_cli.sh: $pass passed, $fail failed"
+[ $fail -eq 0 ]
