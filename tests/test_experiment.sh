@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# test_experiment.sh - the whole pipeline of `lext experiment` end to end on a tiny corpus
+# made here (`lext corpus --from`), in seconds: corpus splits and manifests, training,
+# evaluation, resolution, plot, report, the rerun that skips finished steps, and bad
+# configs. It checks the pipeline, not the numbers.
+set -u
+cd "$(dirname "$0")/.."
+LEXT=$PWD/lext
+PY=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok()  { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+
+# documents of real-looking text (this repository's sources), 40 of them, >= 2000 bytes
+mkdir -p "$tmp/src/a" "$tmp/src/b"
+i=0
+for f in src/*.c cli/*.c include/lext.h tests/*.c; do
+    [ "$(wc -c < "$f")" -ge 2000 ] || continue
+    if [ $((i % 2)) -eq 0 ]; then cp "$f" "$tmp/src/a/"; else cp "$f" "$tmp/src/b/"; fi
+    i=$((i + 1)); [ $i -ge 40 ] && break
+done
+echo "tiny" > "$tmp/src/a/small.txt"
+
+$LEXT corpus --from "$tmp/src" --min-bytes 2000 "$tmp/corpus" > "$tmp/corpus.log" 2>&1
+check "corpus --from builds splits and manifests" \
+    '[ -f "$tmp/corpus/corpus.json" ] && [ -f "$tmp/corpus/train.tsv" ] && [ -d "$tmp/corpus/train" ] && [ -d "$tmp/corpus/test" ]'
+n_docs=$(cat "$tmp/corpus/"{train,valid,test}.tsv | wc -l)
+check "every kept document is in exactly one manifest ($n_docs)" '[ "$n_docs" -eq $i ]'
+check "the small file was left out" '! grep -q small.txt "$tmp/corpus/"*.tsv'
+check "manifest sha256 matches the content" \
+    '$PY -c "
+import hashlib,sys
+d=sys.argv[1]
+for s in (\"train\",\"valid\",\"test\"):
+    for line in open(f\"{d}/{s}.tsv\"):
+        i,n,h=line.rstrip(\"\n\").split(\"\t\"); b=open(f\"{d}/{s}/{i}\",\"rb\").read()
+        assert len(b)==int(n) and hashlib.sha256(b).hexdigest()==h, i
+        v=int(hashlib.sha256(i.encode()).hexdigest()[:8],16)%100
+        assert s==(\"train\" if v<80 else \"valid\" if v<90 else \"test\"), (i,s,v)
+" "$tmp/corpus"'
+$LEXT corpus --from "$tmp/src" --min-bytes 2000 "$tmp/corpus2" > /dev/null 2>&1
+check "same input, same output, byte for byte" 'diff -r "$tmp/corpus" "$tmp/corpus2" > /dev/null'
+mkdir -p "$tmp/notacorpus"; echo keep > "$tmp/notacorpus/file"
+if $LEXT corpus --from "$tmp/src" "$tmp/notacorpus" > /dev/null 2>&1; then bad "refuses to replace a non-corpus directory"
+else check "refuses to replace a non-corpus directory" '[ -f "$tmp/notacorpus/file" ]'; fi
+
+cat > "$tmp/tiny.json" <<'JSON'
+{"schemes": ["sinusoidal", "alibi", "rope", "xpos", "none"], "train_len": 16,
+ "lengths": [16, 32, 64], "resolution_lengths": [16, 32], "steps": 4, "batch": 2,
+ "layers": 1, "heads": 2, "dim": 16}
+JSON
+start=$(date +%s)
+$LEXT experiment --config "$tmp/tiny.json" --corpus "$tmp/corpus" --out "$tmp/res" > "$tmp/exp.log" 2>&1
+rc=$?
+check "experiment runs to the end (exit $rc, $(( $(date +%s) - start )) s)" '[ $rc -eq 0 ]'
+[ $rc -eq 0 ] || tail -20 "$tmp/exp.log"
+for t in "Perplexity by evaluation length" "Blockwise causal attention ablation" "Attention resolution"; do
+    check "stdout and REPORT.md have the table '$t'" 'grep -q "$t" "$tmp/exp.log" && grep -q "$t" "$tmp/res/REPORT.md"'
+done
+check "REPORT.md states which claims held" 'grep -q "Which of the paper.s claims held" "$tmp/res/REPORT.md"'
+check "REPORT.md lists the exact commands" 'grep -q "^lext train --data" "$tmp/res/REPORT.md" && grep -q "^lext eval --model" "$tmp/res/REPORT.md"'
+check "five models, five eval reports" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 5 ]'
+check "resolution at 1x and 2x (+ bca at 2x) for each scheme" '[ $(ls "$tmp/res/resolution"/*.json | wc -l) -eq 15 ]'
+check "the perplexity plot is well-formed SVG with 10 series" \
+    '$PY -c "
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+n = sum(1 for e in r.iter() if e.get(\"class\") == \"series\")
+assert n == 10, n
+" "$tmp/res/ppl.svg"'
+check "every table cell is a number" '! grep -q "| n/a" "$tmp/res/REPORT.md"'
+
+# a rerun skips every finished step
+$LEXT experiment --config "$tmp/tiny.json" --corpus "$tmp/corpus" --out "$tmp/res" > "$tmp/rerun.log" 2>&1
+rc=$?
+check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already" "$tmp/rerun.log") -eq 25 ]'
+
+# bad configs
+echo '{"schemes": ["rope"], "stepz": 3}' > "$tmp/bad1.json"
+echo '{"schemes": ["warp"]}' > "$tmp/bad2.json"
+echo '{"steps": -1}' > "$tmp/bad3.json"
+echo 'not json' > "$tmp/bad4.json"
+for b in 1 2 3 4; do
+    err=$($LEXT experiment --config "$tmp/bad$b.json" --corpus "$tmp/corpus" --out "$tmp/bad" 2>&1 >/dev/null); rc=$?
+    check "bad config $b is refused with a message" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && echo "$err" | grep -q "config"'
+done
+err=$($LEXT experiment --budget lots 2>&1 >/dev/null); rc=$?
+check "a bad --budget is refused" '[ $rc -ne 0 ] && echo "$err" | grep -q "budget"'
+
+echo "test_experiment.sh: $pass passed, $fail failed"
+[ $fail -eq 0 ]
