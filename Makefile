@@ -1,15 +1,26 @@
 # lext - build with `make`; `make test` runs the whole suite.
 #
 # Options: NO_OMP=1 (no OpenMP), ARCH=... (default -march=native), DEBUG=1 (-O0 -g),
-#          CC=clang. OpenBLAS: the OpenMP build (Debian libopenblas-openmp-dev) is preferred,
-#          so that BLAS and lext's own loops share one thread pool; any other libopenblas works.
+#          CC=clang, SANITIZE=address|fuzzer (see `make asan`, `make fuzz`), BUILD=dir
+#          (objects, library and test programs [build]), BIN=path (the CLI [lext]).
+#          OpenBLAS: the OpenMP build (Debian libopenblas-openmp-dev) is preferred, so that
+#          BLAS and lext's own loops share one thread pool; any other libopenblas works.
+#
+# Targets: all, test, asan (the suite under ASan + UBSan), fuzz (FUZZ_SECONDS per target),
+#          valgrind (memcheck of the main commands), bench, bench-smoke, clean.
 
 CC      ?= cc
 ARCH    ?= -march=native
 OPT     ?= -O3
+# `make asan` and `make fuzz` build into their own BUILD directory, so a sanitized or
+# instrumented build never replaces the objects of the normal one.
+BUILD   ?= build
+BIN     ?= lext
 # -fno-trapping-math and -fno-math-errno change no result: they let GCC if-convert and
-# vectorize loops with float compares (vmath.h) and inline sqrtf. No -ffast-math.
-CFLAGS  ?= $(OPT) $(ARCH) -g -fno-trapping-math -fno-math-errno
+# vectorize loops with float compares (vmath.h) and inline sqrtf. -ffp-contract=fast fuses
+# a*b+c into one FMA (one rounding instead of two: deterministic, and what GNU C does by
+# default; -std=c11 alone turns it off and halves the kernels' throughput). No -ffast-math.
+CFLAGS  ?= $(OPT) $(ARCH) -g -fno-trapping-math -fno-math-errno -ffp-contract=fast
 WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
 CPPFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
 LDLIBS   = -lcjson -lcrypto -lm
@@ -20,6 +31,17 @@ BLAS_OMP_LIB := /usr/lib/$(MULTIARCH)/openblas-openmp
 
 ifeq ($(DEBUG),1)
   OPT = -O0
+endif
+
+# AddressSanitizer + UndefinedBehaviorSanitizer; any report is fatal (no recovery), so a
+# test cannot pass over one. `fuzzer` adds libFuzzer's coverage instrumentation (clang).
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ifeq ($(SANITIZE),address)
+  CFLAGS  += $(SAN_FLAGS)
+  LDFLAGS += $(SAN_FLAGS)
+else ifeq ($(SANITIZE),fuzzer)
+  CFLAGS  += $(SAN_FLAGS) -fsanitize=fuzzer-no-link
+  LDFLAGS += $(SAN_FLAGS)
 endif
 
 ifneq ($(NO_OMP),1)
@@ -46,38 +68,87 @@ endif
 
 LIB_SRC  := $(wildcard src/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
-LIB_OBJ  := $(LIB_SRC:src/%.c=build/src/%.o)
-CLI_OBJ  := $(CLI_SRC:cli/%.c=build/cli/%.o)
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
+CLI_OBJ  := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
-TEST_BIN := $(TEST_SRC:tests/%.c=build/tests/%)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tool_*.c)
-TOOL_BIN := $(TOOL_SRC:tests/%.c=build/tests/%)
+TOOL_BIN := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
+# Fuzz harnesses (fuzz/README.md): each builds as a libFuzzer target (`make fuzz`) and, in
+# every normal build, as a replayer of saved inputs (tests/test_fuzz_regressions.sh).
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+REPLAY_BIN := $(FUZZ_SRC:fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all test clean lib
-all: lext $(TEST_BIN) $(TOOL_BIN)
+.PHONY: all test clean lib asan fuzz fuzz-build valgrind bench bench-smoke
+all: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(REPLAY_BIN)
 
-lib: build/liblext.a
+lib: $(BUILD)/liblext.a
 
-build/liblext.a: $(LIB_OBJ)
+$(BUILD)/liblext.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-build/src/%.o: src/%.c include/lext.h $(wildcard src/*.h) | build/src
+$(BUILD)/src/%.o: src/%.c include/lext.h $(wildcard src/*.h) | $(BUILD)/src
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
 
-build/cli/%.o: cli/%.c include/lext.h $(wildcard cli/*.h) | build/cli
+$(BUILD)/cli/%.o: cli/%.c include/lext.h $(wildcard cli/*.h) | $(BUILD)/cli
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Icli -c $< -o $@
 
-lext: $(CLI_OBJ) build/liblext.a
+$(BIN): $(CLI_OBJ) $(BUILD)/liblext.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-build/tests/%: tests/%.c tests/harness.h build/liblext.a | build/tests
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Itests $< build/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
+$(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/liblext.a | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Itests $< $(BUILD)/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
 
-build/src build/cli build/tests:
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/liblext.a $(BUILD)/cli/args.o | $(BUILD)/fuzz
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Icli -DLEXT_FUZZ_REPLAY $< $(BUILD)/cli/args.o $(BUILD)/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/liblext.a $(BUILD)/cli/args.o | $(BUILD)/fuzz
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Icli -fsanitize=fuzzer $< $(BUILD)/cli/args.o $(BUILD)/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+# The kernel lab (dev/): programs that time single kernels while they are being improved.
+build/dev/%: dev/%.c build/liblext.a | build/dev
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $< build/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/src $(BUILD)/cli $(BUILD)/tests $(BUILD)/fuzz build/bench build/dev:
 	mkdir -p $@
+
+# Benchmark harness (bench/README.md): lext against a PyTorch model of the same shape.
+# `make bench` takes several minutes on a quiet machine; `make bench-smoke` is a
+# seconds-long run of every path for CI (fails only if something fails to run).
+PYTHON    ?= /usr/bin/python3
+BENCH_BIN := build/bench/bench_lext build/bench/sgemm_peak
+
+build/bench/%: bench/%.c build/liblext.a | build/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $< build/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+bench: $(BENCH_BIN)
+	$(PYTHON) bench/run.py
+
+bench-smoke: $(BENCH_BIN)
+	$(PYTHON) bench/run.py --smoke
 
 test: all
 	./tests/run.sh
 
+# The whole suite again against a copy built with ASan + UBSan in build-asan/ (the normal
+# build is untouched); tests/sanitize.sh sets the sanitizer options and fails on any report.
+asan:
+	$(MAKE) BUILD=build-asan BIN=build-asan/lext SANITIZE=address OPT=-O1 all
+	LEXT_BUILD=build-asan LEXT_BIN=build-asan/lext ./tests/sanitize.sh
+
+# libFuzzer targets (clang) in build-fuzz/, each run for FUZZ_SECONDS on its committed
+# corpus (fuzz/README.md). Single-threaded: OpenMP adds nothing to a fuzzer but noise.
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) CC=clang BUILD=build-fuzz SANITIZE=fuzzer NO_OMP=1 OPT=-O1 fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run.sh
+
+fuzz-build: $(FUZZ_SRC:fuzz/fuzz_%.c=$(BUILD)/fuzz/fuzz_%)
+
+# Valgrind memcheck over a short train, eval, resolution and generate (tests/valgrind.sh);
+# not part of `make test`: it takes a few minutes.
+valgrind: all
+	./tests/valgrind.sh
+
 clean:
-	rm -rf build lext
+	rm -rf build build-asan build-fuzz lext

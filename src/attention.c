@@ -1,9 +1,9 @@
 /* attention.c - the mask rule and tiled attention (see attention.h). */
 #include "internal.h"
 #include "attention.h"
+#include "tile.h"
 #include "vmath.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -64,10 +64,15 @@ int64_t lext_attn_lo(const lext_attn *a, int64_t T, int64_t i) {
 
 enum { BQ = 64, BK = 128 }; /* query rows and keys per tile */
 
+/* Per thread: S and dP tiles (BQ x BK), the accumulator (BQ x hd), row statistics (4 BQ),
+ * and a transposed key or value block (hd x BK). */
+static size_t scratch_floats(int64_t hd) {
+    return 2 * BQ * BK + (size_t)BQ * (size_t)hd + 4 * BQ + (size_t)hd * BK;
+}
+
 lext_status attn_scratch_init(attn_scratch *ws, int64_t hd) {
     ws->n_threads = lext_num_threads();
-    /* S and dP tiles, an accumulator, and row statistics */
-    ws->per_thread = 2 * BQ * BK + (size_t)BQ * (size_t)hd + 4 * BQ;
+    ws->per_thread = scratch_floats(hd);
     ws->per_thread = (ws->per_thread + 15) & ~(size_t)15; /* keep each slice 64-byte aligned */
     return lext_alloc((void **)&ws->buf, ws->per_thread * (size_t)ws->n_threads * sizeof(float),
                       "attention scratch");
@@ -84,13 +89,15 @@ static float *scratch_of(attn_scratch *ws) {
     return ws->buf + (size_t)t * ws->per_thread;
 }
 
-/* Scores of a tile: S (nq, nk) = scale Q K^T + bias, with disallowed entries -inf.
- * Returns false when the whole tile is masked. */
-static bool tile_scores(float *S, const float *qt, const float *kt, int64_t ldqk, int64_t i0,
-                        int64_t nq, int64_t j0, int64_t nk, int64_t hd, float scale, float slope,
-                        const lext_attn *mask, int64_t T) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, (int)hd, scale, qt,
-                (int)ldqk, kt, (int)ldqk, 0.0f, S, BK);
+/* Scores of a tile: S (nq, nk) = scale Q K^T + bias, with disallowed entries -inf; Kt is
+ * room for the key block transposed (hd x BK). Returns false when the whole tile is
+ * masked (then S is left as it was). */
+static bool tile_scores(float *S, float *Kt, const float *qt, const float *kt, int64_t ldqk,
+                        int64_t i0, int64_t nq, int64_t j0, int64_t nk, int64_t hd, float scale,
+                        float slope, const lext_attn *mask, int64_t T) {
+    if (lext_attn_lo(mask, T, i0 + nq - 1) > j0 + nk - 1) return false; /* all left of the band */
+    tile_transpose(Kt, BK, kt, ldqk, nk, hd);
+    tile_gemm(S, BK, qt, ldqk, 1, Kt, BK, nq, nk, hd, scale, 0.0f);
     bool any = false;
     for (int64_t r = 0; r < nq; r++) {
         int64_t i = i0 + r, lo = lext_attn_lo(mask, T, i);
@@ -119,6 +126,7 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, i
         int64_t qt = task % nqt, bh = task / nqt, h = bh % H, b = bh / H;
         int64_t i0 = qt * BQ, nq = T - i0 < BQ ? T - i0 : BQ;
         float *S = scratch_of(ws), *acc = S + 2 * BQ * BK, *mrow = acc + BQ * hd, *lrow = mrow + BQ;
+        float *Kt = lrow + 3 * BQ;
         const float slope = slopes ? slopes[h] : 0.0f;
         const float *qt_ = q + (b * T + i0) * ldqk + h * hd;
         const float *kb = k + b * T * ldqk + h * hd, *vb = v + b * T * ldv + h * hd;
@@ -127,8 +135,8 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, i
         /* lo is non-decreasing in i for every mode, so the tile starts at lo(i0) */
         for (int64_t j0 = lext_attn_lo(mask, T, i0); j0 < i0 + nq; j0 += BK) {
             int64_t nk = i0 + nq - j0 < BK ? i0 + nq - j0 : BK;
-            if (!tile_scores(S, qt_, kb + j0 * ldqk, ldqk, i0, nq, j0, nk, hd, scale, slope, mask,
-                             T))
+            if (!tile_scores(S, Kt, qt_, kb + j0 * ldqk, ldqk, i0, nq, j0, nk, hd, scale, slope,
+                             mask, T))
                 continue;
             for (int64_t r = 0; r < nq; r++) {
                 float *s = S + r * BK, mx = mrow[r];
@@ -149,8 +157,7 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, i
                 for (int64_t d = 0; d < hd; d++) a[d] *= corr;
             }
             /* acc (nq, hd) += P (nq, nk) @ V (nk, hd) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)hd, (int)nk, 1.0f,
-                        S, BK, vb + j0 * ldv, (int)ldv, 1.0f, acc, (int)hd);
+            tile_gemm(acc, hd, S, BK, 1, vb + j0 * ldv, ldv, nq, hd, nk, 1.0f, 1.0f);
         }
         for (int64_t r = 0; r < nq; r++) {
             float inv = 1.0f / lrow[r];
@@ -174,6 +181,7 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t h = bh % H, b = bh / H;
         float *S = scratch_of(ws), *dP = S + BQ * BK, *Drow = dP + BQ * BK + BQ * hd;
+        float *Kt = Drow + 4 * BQ; /* a transposed key, then value, block */
         const float slope = slopes ? slopes[h] : 0.0f;
         const float *kb = k + b * T * ldqk + h * hd, *vb = v + b * T * ldv + h * hd;
         float *dkb = dk + b * T * lddqk + h * hd, *dvb = dv + b * T * lddv + h * hd;
@@ -191,7 +199,7 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
             }
             for (int64_t j0 = lext_attn_lo(mask, T, i0); j0 < i0 + nq; j0 += BK) {
                 int64_t nk = i0 + nq - j0 < BK ? i0 + nq - j0 : BK;
-                if (!tile_scores(S, qt, kb + j0 * ldqk, ldqk, i0, nq, j0, nk, hd, scale, slope,
+                if (!tile_scores(S, Kt, qt, kb + j0 * ldqk, ldqk, i0, nq, j0, nk, hd, scale, slope,
                                  mask, T))
                     continue;
                 for (int64_t r = 0; r < nq; r++) { /* P = exp(S - lse); masked -> 0 */
@@ -200,21 +208,18 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
                     for (int64_t c = 0; c < nk; c++) s[c] = lext_expf(s[c] - l);
                 }
                 /* dV (nk, hd) += P^T (nk, nq) @ dO (nq, hd) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)hd, (int)nq,
-                            1.0f, S, BK, dot, (int)D, 1.0f, dvb + j0 * lddv, (int)lddv);
+                tile_gemm(dvb + j0 * lddv, lddv, S, 1, BK, dot, D, nk, hd, nq, 1.0f, 1.0f);
                 /* dP (nq, nk) = dO (nq, hd) @ V^T (hd, nk) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, (int)hd,
-                            1.0f, dot, (int)D, vb + j0 * ldv, (int)ldv, 0.0f, dP, BK);
+                tile_transpose(Kt, BK, vb + j0 * ldv, ldv, nk, hd);
+                tile_gemm(dP, BK, dot, D, 1, Kt, BK, nq, nk, hd, 1.0f, 0.0f);
                 for (int64_t r = 0; r < nq; r++) { /* dS = P (dP - D_i), reusing dP */
                     float *p = S + r * BK, *g = dP + r * BK;
                     for (int64_t c = 0; c < nk; c++) g[c] = p[c] * (g[c] - Drow[r]);
                 }
                 /* dQ (nq, hd) += scale dS (nq, nk) @ K (nk, hd) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)hd, (int)nk,
-                            scale, dP, BK, kb + j0 * ldqk, (int)ldqk, 1.0f, dqt, (int)lddqk);
+                tile_gemm(dqt, lddqk, dP, BK, 1, kb + j0 * ldqk, ldqk, nq, hd, nk, scale, 1.0f);
                 /* dK (nk, hd) += scale dS^T (nk, nq) @ Q (nq, hd) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)hd, (int)nq,
-                            scale, dP, BK, qt, (int)ldqk, 1.0f, dkb + j0 * lddqk, (int)lddqk);
+                tile_gemm(dkb + j0 * lddqk, lddqk, dP, 1, BK, qt, ldqk, nk, hd, nq, scale, 1.0f);
             }
         }
     }
