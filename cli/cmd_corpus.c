@@ -45,9 +45,9 @@ static void sha256_hex(const void *data, size_t n, char out[65]) {
     for (unsigned i = 0; i < len; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* Runs argv in cwd (NULL: here), stdout into out (may be NULL), stderr passed through.
- * Returns the exit status, or -1 if it could not run. */
-static int run(char *const argv[], const char *cwd, char *out, size_t outlen) {
+/* Runs argv in cwd (NULL: here), stdout into out (may be NULL), stderr passed through
+ * unless quiet. Returns the exit status, or -1 if it could not run. */
+static int run_cmd(char *const argv[], const char *cwd, char *out, size_t outlen, bool quiet) {
     int fd[2];
     if (pipe(fd) != 0) return -1;
     pid_t pid = fork();
@@ -55,6 +55,7 @@ static int run(char *const argv[], const char *cwd, char *out, size_t outlen) {
     if (pid == 0) {
         if (cwd && chdir(cwd) != 0) _exit(127);
         dup2(fd[1], STDOUT_FILENO);
+        if (quiet) dup2(fd[1], STDERR_FILENO); /* read and dropped with stdout */
         close(fd[0]);
         close(fd[1]);
         execvp(argv[0], argv);
@@ -79,6 +80,10 @@ static int run(char *const argv[], const char *cwd, char *out, size_t outlen) {
     int st;
     if (waitpid(pid, &st, 0) < 0) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run(char *const argv[], const char *cwd, char *out, size_t outlen) {
+    return run_cmd(argv, cwd, out, outlen, false);
 }
 
 static int mkdirs(const char *path) {
@@ -219,7 +224,8 @@ static int locate_package(const char *pkg, const char *tmpdir, char *root, size_
                           char *version, size_t vlen) {
     char status[512] = "";
     char *q[] = {"dpkg-query", "-W", "-f=${Status}|${Version}", (char *)pkg, NULL};
-    if (run(q, NULL, status, sizeof status) == 0 && strncmp(status, "install ok installed|", 21) == 0) {
+    if (run_cmd(q, NULL, status, sizeof status, true) == 0 &&
+        strncmp(status, "install ok installed|", 21) == 0) {
         snprintf(version, vlen, "%s", status + 21);
         snprintf(root, rootlen, "/");
         printf("using the installed package %s %s\n", pkg, version);
