@@ -80,14 +80,20 @@ double lext_optim_lr(const lext_optim_config *c, int64_t step) {
 lext_status lext_optim_step(lext_optim *o, lext_model *m, int64_t step, float *grad_norm) {
     const lext_optim_config *c = &o->cfg;
     LEXT_ASSERT(o->n == m->num_params);
-    /* global L2 norm, per tensor in table order, then across tensors (fixed order) */
-    double sq = 0.0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const lext_param *p = &m->table[i];
+    /* global L2 norm over the flat gradient: fixed chunks summed in parallel, then the
+     * chunk sums in order, so the result does not depend on the thread count */
+    enum { CHUNKS = 64 };
+    double part[CHUNKS];
+    const size_t n_all = m->num_params;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < CHUNKS; ch++) {
+        size_t k0 = n_all * (size_t)ch / CHUNKS, k1 = n_all * (size_t)(ch + 1) / CHUNKS;
         double s = 0.0;
-        for (size_t k = 0; k < p->numel; k++) s += (double)p->grad[k] * (double)p->grad[k];
-        sq += s;
+        for (size_t k = k0; k < k1; k++) s += (double)m->grads[k] * (double)m->grads[k];
+        part[ch] = s;
     }
+    double sq = 0.0;
+    for (int ch = 0; ch < CHUNKS; ch++) sq += part[ch];
     double norm = sqrt(sq);
     if (grad_norm) *grad_norm = (float)norm;
     if (!isfinite(norm))
