@@ -317,6 +317,10 @@ lext_status lext_checkpoint_save(const char *path, const lext_model *m,
  * released by lext_train_state_free) and sets *has_train (may be NULL). */
 lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_state *ts,
                                  bool *has_train);
+/* The same from a checkpoint's bytes in memory (size bytes at buf, only read, not kept);
+ * name stands for the path in error messages. One parser serves both. */
+lext_status lext_checkpoint_load_memory(const void *buf, size_t size, const char *name,
+                                        lext_model **out, lext_train_state *ts, bool *has_train);
 void lext_train_state_free(lext_train_state *ts);
 /* Reads only the configuration (for `lext info`). */
 lext_status lext_checkpoint_read_config(const char *path, lext_config *c, bool *has_train,
@@ -342,6 +346,7 @@ typedef struct {
     int64_t done, total; /* segments evaluated / to evaluate, all cells together */
     int64_t length;
     lext_attn_mode mode;
+    size_t cell;         /* the cell being evaluated (index into cells) */
 } lext_eval_progress;
 
 typedef struct {
@@ -375,6 +380,8 @@ typedef struct {
     int64_t max_len;   /* distances 0 .. max_len - 1 */
     double *sum;       /* (n_layer, max_len) */
     int64_t *count;    /* (n_layer, max_len): (head, query, key) triples summed */
+    double *part;      /* scratch: per-head sums of one layer, (n_head, max_len) */
+    int64_t part_heads;
 } lext_scores;
 
 lext_status lext_scores_init(lext_scores *s, int n_layer, int64_t max_len);
@@ -460,6 +467,7 @@ typedef struct {
     uint64_t data_bytes;
     int64_t batch;
     bool resumed;
+    size_t n_stale_tmp;        /* temporary checkpoint files of dead runs removed beside out */
 } lext_train_report;
 
 typedef struct {

@@ -268,10 +268,10 @@ void attention_forward_naive(float *out, float *lse, const float *q, const float
 void scores_accumulate(lext_scores *s, int l, const float *q, const float *k, int64_t ldqk,
                        const float *slopes, const lext_attn *mask, int64_t B, int64_t T,
                        int64_t H, int64_t hd) {
-    LEXT_ASSERT(T <= s->max_len && l < s->n_layer);
+    LEXT_ASSERT(T <= s->max_len && l < s->n_layer && B == 1 && H <= s->part_heads);
     const double scale = 1.0 / sqrt((double)hd);
-    double *part = calloc((size_t)(B * H * T), sizeof(double)); /* per (b, h) sums */
-    LEXT_ASSERT(part);
+    double *part = s->part; /* per-head sums, allocated by lext_scores_add */
+    memset(part, 0, (size_t)(H * T) * sizeof(double));
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t b = bh / H, h = bh % H;
@@ -292,7 +292,6 @@ void scores_accumulate(lext_scores *s, int l, const float *q, const float *k, in
         for (int64_t n = 0; n < T; n++) sum[n] += part[bh * T + n];
     for (int64_t i = 0; i < T; i++)
         for (int64_t j = lext_attn_lo(mask, T, i); j <= i; j++) cnt[i - j] += B * H;
-    free(part);
 }
 
 /* ---- decoding over a kv cache --------------------------------------------------------------- */

@@ -62,7 +62,7 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
     if (!st) st = lext_alloc((void **)&tok, cap * sizeof(int32_t), "evaluation batch");
     if (!st) st = lext_alloc((void **)&tgt, cap * sizeof(int32_t), "evaluation batch");
 
-    lext_eval_progress pr = {0, total, 0, LEXT_ATTN_CAUSAL};
+    lext_eval_progress pr = {0, total, 0, LEXT_ATTN_CAUSAL, 0};
     for (size_t li = 0; !st && li < n_lengths; li++) {
         const int64_t L = lengths[li], per_doc = N / L;
         const int64_t B = (int64_t)(cap / (size_t)L) > 0 ? (int64_t)(cap / (size_t)L) : 1;
@@ -71,6 +71,7 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
             if (cell->skipped) continue;
             pr.length = L;
             pr.mode = modes[k].mode;
+            pr.cell = li * n_modes + k;
             /* walk (document, segment) pairs in order, B segments per pass */
             size_t di = 0;
             int64_t seg = 0, filled = 0;
@@ -88,12 +89,12 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
                     if (++seg == per_doc) seg = 0, di++;
                 }
                 if (filled == B || (!more && filled > 0)) {
-                    float loss;
-                    st = lext_forward(m, ctx, tok, tgt, filled, L, &modes[k], &loss);
+                    st = lext_forward(m, ctx, tok, tgt, filled, L, &modes[k], NULL);
                     if (st) break;
-                    int64_t n = lext_ctx_num_targets(ctx);
-                    cell->loss_sum += (double)loss * (double)n;
-                    cell->tokens += n;
+                    /* the per-row losses, added in double (not the pass's float mean) */
+                    for (int64_t r = 0; r < filled * L; r++)
+                        if (tgt[r] >= 0) cell->loss_sum += (double)ctx->losses[r];
+                    cell->tokens += lext_ctx_num_targets(ctx);
                     cell->segments += filled;
                     pr.done += filled;
                     filled = 0;
@@ -126,8 +127,11 @@ lext_status lext_scores_init(lext_scores *s, int n_layer, int64_t max_len) {
 void lext_scores_free(lext_scores *s) {
     lext_free(s->sum);
     lext_free(s->count);
+    lext_free(s->part);
     s->sum = NULL;
     s->count = NULL;
+    s->part = NULL;
+    s->part_heads = 0;
 }
 
 lext_status lext_scores_add(lext_model *m, lext_ctx *ctx, const int32_t *tokens, int64_t T,
@@ -135,6 +139,15 @@ lext_status lext_scores_add(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
     if (s->n_layer != m->cfg.n_layer || T > s->max_len)
         return lext_fail(LEXT_ERR_ARG, "score table is %d layers x %lld, model has %d, text %lld",
                          s->n_layer, (long long)s->max_len, m->cfg.n_layer, (long long)T);
+    if (s->part_heads < m->cfg.n_head) { /* the forward must not fail half way for scratch */
+        lext_free(s->part);
+        s->part = NULL;
+        s->part_heads = 0;
+        LEXT_TRY(lext_alloc((void **)&s->part,
+                            (size_t)m->cfg.n_head * (size_t)s->max_len * sizeof(double),
+                            "score scratch"));
+        s->part_heads = m->cfg.n_head;
+    }
     ctx->scores = s;
     lext_status st = lext_forward(m, ctx, tokens, NULL, 1, T, attn, NULL);
     ctx->scores = NULL;

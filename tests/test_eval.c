@@ -332,7 +332,7 @@ TEST(scores_pair_counts) {
     for (int64_t i = 0; i < 2 * cap; i++)
         bad += a.count[i] != 2 * b.count[i] || fabs(a.sum[i] - 2 * b.sum[i]) > 1e-12 * fabs(b.sum[i]);
     CHECK(bad == 0, "accumulation over texts: %d entries off", bad);
-    CHECK(lext_scores_add(m, ctx, tok, T, NULL, &(lext_scores){2, 20, a.sum, a.count}) == LEXT_ERR_ARG,
+    CHECK(lext_scores_add(m, ctx, tok, T, NULL, &(lext_scores){2, 20, a.sum, a.count, NULL, 0}) == LEXT_ERR_ARG,
           "a text longer than the table must be refused");
     lext_scores_free(&a);
     lext_scores_free(&b);
