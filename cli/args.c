@@ -2,6 +2,7 @@
 #include "args.h"
 #include "lext.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -15,7 +16,8 @@ int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, char *err, 
         snprintf(err, errlen, "an empty value is not an integer");
         return -1;
     }
-    if (s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '+') {
+    /* strtoll skips any leading white space (\v, \f and \r too) and takes a '+' */
+    if (isspace((unsigned char)s[0]) || s[0] == '+') {
         snprintf(err, errlen, "'%s' is not an integer", s);
         return -1;
     }
@@ -39,7 +41,7 @@ int parse_f64(const char *s, double min, double max, double *out, char *err, siz
         snprintf(err, errlen, "an empty value is not a number");
         return -1;
     }
-    if (s[0] == ' ' || s[0] == '\t' || s[0] == '\n') {
+    if (isspace((unsigned char)s[0])) { /* as strtod would skip it */
         snprintf(err, errlen, "'%s' is not a number", s);
         return -1;
     }
@@ -56,6 +58,18 @@ int parse_f64(const char *s, double min, double max, double *out, char *err, siz
     }
     *out = v;
     return 0;
+}
+
+int parse_multiple(const char *s, double min, double max, double *out, char *err, size_t errlen) {
+    char buf[64];
+    size_t n = s ? strlen(s) : 0;
+    if (n >= sizeof buf) { /* copied whole or not at all: a cut could drop trailing junk */
+        snprintf(err, errlen, "'%.20s...' is too long", s);
+        return -1;
+    }
+    memcpy(buf, s ? s : "", n + 1);
+    if (n > 0 && (buf[n - 1] == 'x' || buf[n - 1] == 'X')) buf[n - 1] = '\0';
+    return parse_f64(buf, min, max, out, err, errlen);
 }
 
 int parse_i64_list(const char *s, int64_t min, int64_t max, int64_t *out, size_t cap, size_t *n,

@@ -17,6 +17,9 @@
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, char *err, size_t errlen);
 /* Whole string must be a finite number in [min, max]. */
 int parse_f64(const char *s, double min, double max, double *out, char *err, size_t errlen);
+/* A multiple such as "4x", "0.5x" or "2": a number in [min, max], optionally followed by
+ * one 'x' or 'X' (`lext experiment --budget`). */
+int parse_multiple(const char *s, double min, double max, double *out, char *err, size_t errlen);
 /* Comma-separated integers, each in [min, max], at most cap of them (e.g. "256,512,1024").
  * *n receives the count. Empty items are errors. */
 int parse_i64_list(const char *s, int64_t min, int64_t max, int64_t *out, size_t cap, size_t *n,

@@ -39,7 +39,7 @@ typedef struct {
     char corpus[1024];      /* a corpus directory (train/ valid/ test/) */
     char corpus_name[32];   /* what to build there when missing: pydoc or linux */
     char out[1024];
-    char *schemes[MAX_SCHEMES];
+    const char *schemes[MAX_SCHEMES]; /* lext_pos_name()'s static strings: nothing to free */
     size_t n_schemes;
     int64_t lengths[MAX_LENGTHS];
     size_t n_lengths;
@@ -55,7 +55,7 @@ static void plan_default(plan *p) {
     snprintf(p->corpus, sizeof p->corpus, "corpora/pydoc");
     snprintf(p->corpus_name, sizeof p->corpus_name, "pydoc");
     snprintf(p->out, sizeof p->out, "results");
-    static char *schemes[] = {"sinusoidal", "alibi", "rope", "xpos", "none"};
+    static const char *schemes[] = {"sinusoidal", "alibi", "rope", "xpos", "none"};
     for (size_t i = 0; i < 5; i++) p->schemes[i] = schemes[i];
     p->n_schemes = 5;
     p->train_len = 256;
@@ -142,7 +142,7 @@ static int plan_load(plan *p, const char *path) {
                     rc = cli_error(cmd, "config %s: %s", path, cJSON_IsString(s) ? lext_last_error() : "scheme names are strings");
                     break;
                 }
-                p->schemes[p->n_schemes++] = dupstr(s->valuestring);
+                p->schemes[p->n_schemes++] = lext_pos_name(kind);
             }
         } else if (strcmp(k, "lengths") == 0 || strcmp(k, "resolution_lengths") == 0) {
             bool res = k[0] == 'r';
@@ -631,12 +631,8 @@ static void args_free(args *a) {
 }
 
 static int parse_budget(const char *s, double *out) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%s", s);
-    size_t n = strlen(buf);
-    if (n > 0 && (buf[n - 1] == 'x' || buf[n - 1] == 'X')) buf[n - 1] = '\0';
     char err[128];
-    if (parse_f64(buf, 0.01, 1000, out, err, sizeof err))
+    if (parse_multiple(s, 0.01, 1000, out, err, sizeof err))
         return cli_error(cmd, "--budget: expects a multiple such as 1x, 4x or 0.5x (%s)", err);
     return 0;
 }
@@ -747,7 +743,7 @@ int cmd_experiment(int argc, char **argv) {
         const char *s = p.schemes[si];
         snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, s);
         snprintf(json, sizeof json, "%s/eval/%s.json", p.out, s);
-        char what[256];
+        char what[320]; /* room for the whole lengths list (256) */
         snprintf(what, sizeof what, "evaluating %s at %s, causal and bca", s, lengths);
         if (!fresh && exists(json)) {
             r.step++;

@@ -19,6 +19,7 @@ static void on_sigint(int sig) {
 typedef struct {
     bool tty;
     bool line_open; /* a \r progress line is on screen */
+    const char *out; /* the checkpoint path */
 } display;
 
 static void end_line(display *d) {
@@ -42,6 +43,9 @@ static void report(const lext_train_report *r, void *user) {
                r->n_docs, bytes, r->n_skipped, c->train_len + 1);
         if (r->n_val_docs || r->n_val_skipped)
             printf("validation: %zu documents used, %zu skipped\n", r->n_val_docs, r->n_val_skipped);
+        if (r->n_stale_tmp)
+            printf("removed %zu temporary file(s) %s.tmp.PID left by runs killed while saving\n",
+                   r->n_stale_tmp, d->out);
         printf("%s at step %lld of %lld, batch %lld x %d tokens, %d threads\n",
                r->resumed ? "resuming" : "training", (long long)r->start_step,
                (long long)r->total_steps, (long long)r->batch, c->train_len, lext_get_threads());
@@ -165,11 +169,12 @@ int cmd_train(int argc, char **argv) {
         o.optim.beta2 = b2;
         o.optim.eps = eps;
     }
-    display d = {is_tty(STDOUT_FILENO), false};
+    display d = {is_tty(STDOUT_FILENO), false, NULL};
     o.data = data;
     o.val = val;
     o.resume = resume;
     o.out = cli_find(opts, n, "--out")->given || !resume ? out : resume;
+    d.out = o.out;
     o.batch = resume && !cli_find(opts, n, "--batch")->given ? 0 : batch;
     o.steps = resume && !cli_find(opts, n, "--steps")->given ? 0 : steps;
     o.eval_every = eval_every;

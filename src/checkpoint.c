@@ -17,10 +17,12 @@
 #include "model.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -240,11 +242,51 @@ lext_status lext_checkpoint_save(const char *path, const lext_model *m,
     return LEXT_OK;
 }
 
+/* A process killed between creating its temporary file and the rename (SIGKILL, OOM
+ * killer, power loss) leaves "<path>.tmp.<pid>" behind: never mistaken for a checkpoint
+ * (path itself is intact), but clutter that grows with every such kill. A file is removed
+ * only when its name is exactly that with digits after ".tmp.", it is a regular file, and
+ * no process of that pid exists (kill(pid, 0) fails with ESRCH): a live writer, this
+ * process, or a pid that cannot be checked (EPERM: it exists) keep theirs. A recycled pid
+ * keeps the file too, to be removed by a later call. */
+size_t checkpoint_remove_stale(const char *path) {
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) return 0;
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? path + (slash - dir) + 1 : path;
+    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    const size_t blen = strlen(base);
+    if (blen == 0) return 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    size_t removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0) continue;
+        const char *digits = name + blen + 5;
+        size_t nd = strspn(digits, "0123456789");
+        if (nd == 0 || nd > 9 || digits[nd] != '\0') continue; /* pids are < 2^22 on Linux */
+        long pid = strtol(digits, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[PATH_MAX];
+        if (snprintf(full, sizeof full, "%s/%s", dir, name) >= (int)sizeof full) continue;
+        struct stat st;
+        if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (unlink(full) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
 /* ---- reading --------------------------------------------------------------------------- */
 
 typedef struct {
-    const char *path;
-    uint8_t *file;
+    const char *path;    /* or the name given for a checkpoint in memory */
+    const uint8_t *file; /* the whole file */
+    uint8_t *owned;      /* == file when read here (freed by st_close); NULL in memory */
     size_t size;
     cJSON *hdr;
     const uint8_t *data; /* start of the data section */
@@ -252,7 +294,7 @@ typedef struct {
 } st_file;
 
 static void st_close(st_file *f) {
-    free(f->file);
+    free(f->owned);
     cJSON_Delete(f->hdr);
     *f = (st_file){0};
 }
@@ -291,6 +333,8 @@ static size_t dtype_size(const char *dt) {
     return 0;
 }
 
+static lext_status st_parse(st_file *f);
+
 /* Opens and checks the container: every tensor entry well-formed, in range, and no two
  * overlapping. Tensor contents are checked by their consumers. */
 static lext_status st_open(st_file *f, const char *path) {
@@ -308,17 +352,33 @@ static lext_status st_open(st_file *f, const char *path) {
         return lext_fail(LEXT_ERR_FORMAT, "checkpoint %s is truncated: %zu bytes, not even a header",
                          path, f->size);
     }
-    f->file = malloc(f->size);
-    if (!f->file) {
+    f->file = f->owned = malloc(f->size);
+    if (!f->owned) {
         fclose(fp);
         return lext_fail(LEXT_ERR_NOMEM, "cannot allocate %zu bytes to read %s", f->size, path);
     }
-    size_t got = fread(f->file, 1, f->size, fp);
+    size_t got = fread(f->owned, 1, f->size, fp);
     fclose(fp);
     if (got != f->size) {
         st_close(f);
         return lext_fail(LEXT_ERR_IO, "cannot read %s: %s", path, strerror(errno));
     }
+    return st_parse(f);
+}
+
+/* The same over a checkpoint already in memory, which st_close leaves alone. */
+static lext_status st_open_memory(st_file *f, const void *buf, size_t size, const char *name) {
+    *f = (st_file){.path = name ? name : "(memory)", .file = buf, .size = size};
+    if (!buf && size) return lext_fail(LEXT_ERR_ARG, "checkpoint %s: no buffer", f->path);
+    if (f->size < 8)
+        return lext_fail(LEXT_ERR_FORMAT, "checkpoint %s is truncated: %zu bytes, not even a header",
+                         f->path, f->size);
+    return st_parse(f);
+}
+
+/* The checks of st_open on f->file (f->size >= 8 bytes); closes f on failure. */
+static lext_status st_parse(st_file *f) {
+    const char *path = f->path;
     uint64_t n = 0;
     for (int i = 0; i < 8; i++) n |= (uint64_t)f->file[i] << (8 * i);
     if (n > f->size - 8) {
@@ -431,9 +491,11 @@ static lext_status st_open(st_file *f, const char *path) {
     return s;
 }
 
-/* The tensor `name` as float32 with exactly the given shape; NULL plus an error if not. */
-static const float *st_tensor(const st_file *f, const char *name, int ndim, const int64_t *shape,
-                              lext_status *s) {
+/* The bytes of tensor `name`, float32 with exactly the given shape; NULL plus an error if
+ * not. Not a float pointer: a file need not align its tensors (safetensors does not
+ * require it), and a misaligned float pointer is undefined even unread. */
+static const void *st_tensor(const st_file *f, const char *name, int ndim, const int64_t *shape,
+                             lext_status *s) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(f->hdr, name);
     if (!e) {
         *s = lext_fail(LEXT_ERR_FORMAT, "checkpoint %s: tensor '%s' is missing", f->path, name);
@@ -474,7 +536,7 @@ static const float *st_tensor(const st_file *f, const char *name, int ndim, cons
     }
     uint64_t b = 0;
     json_u64(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "data_offsets"), 0), &b);
-    return (const float *)(f->data + b); /* memcpy'd out by callers: no alignment assumed */
+    return f->data + b; /* memcpy'd out by callers */
 }
 
 /* metadata entry `key` parsed as JSON (NULL if absent); errors if present but malformed */
@@ -632,20 +694,17 @@ static lext_status check_fits(const st_file *f, const lext_config *c) {
     return LEXT_OK;
 }
 
-lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_state *ts,
-                                 bool *has_train) {
-    *out = NULL;
-    if (has_train) *has_train = false;
-    st_file f;
-    LEXT_TRY(st_open(&f, path));
+/* The model (and training state) of an opened container f; closes f. */
+static lext_status load(st_file *f, lext_model **out, lext_train_state *ts, bool *has_train) {
+    const char *path = f->path;
     lext_config c;
     lext_model *m = NULL;
-    lext_status s = parse_config(&f, &c);
-    if (!s) s = check_fits(&f, &c);
+    lext_status s = parse_config(f, &c);
+    if (!s) s = check_fits(f, &c);
     if (!s) s = lext_model_create(&c, &m);
     for (int i = 0; !s && i < m->n_tensors; i++) {
         lext_param *p = &m->table[i];
-        const float *src = st_tensor(&f, p->name, p->ndim, p->shape, &s);
+        const void *src = st_tensor(f, p->name, p->ndim, p->shape, &s);
         if (src) memcpy(p->data, src, p->numel * sizeof(float));
     }
     for (int i = 0; !s && i < m->n_tensors; i++) /* weights must be finite */
@@ -660,11 +719,11 @@ lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_
     bool has = false;
     lext_train_state tmp = {0};
     if (!s && ts) {
-        s = parse_train(&f, &tmp, &has);
+        s = parse_train(f, &tmp, &has);
         if (!s && has) {
             const int64_t np = (int64_t)m->num_params;
-            const float *mm = st_tensor(&f, "optimizer.m", 1, &np, &s);
-            const float *vv = mm ? st_tensor(&f, "optimizer.v", 1, &np, &s) : NULL;
+            const void *mm = st_tensor(f, "optimizer.m", 1, &np, &s);
+            const void *vv = mm ? st_tensor(f, "optimizer.v", 1, &np, &s) : NULL;
             if (vv) s = lext_alloc((void **)&tmp.m, m->num_params * sizeof(float), "Adam moments");
             if (vv && !s)
                 s = lext_alloc((void **)&tmp.v, m->num_params * sizeof(float), "Adam moments");
@@ -674,7 +733,7 @@ lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_
             }
         }
     }
-    st_close(&f);
+    st_close(f);
     if (s) {
         lext_model_free(m);
         lext_train_state_free(&tmp);
@@ -684,6 +743,24 @@ lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_
     if (has_train) *has_train = has;
     *out = m;
     return LEXT_OK;
+}
+
+lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_state *ts,
+                                 bool *has_train) {
+    *out = NULL;
+    if (has_train) *has_train = false;
+    st_file f;
+    LEXT_TRY(st_open(&f, path));
+    return load(&f, out, ts, has_train);
+}
+
+lext_status lext_checkpoint_load_memory(const void *buf, size_t size, const char *name,
+                                        lext_model **out, lext_train_state *ts, bool *has_train) {
+    *out = NULL;
+    if (has_train) *has_train = false;
+    st_file f;
+    LEXT_TRY(st_open_memory(&f, buf, size, name));
+    return load(&f, out, ts, has_train);
 }
 
 void lext_train_state_free(lext_train_state *ts) {

@@ -107,7 +107,7 @@ lext_status lext_dataset_load(const char *path, lext_dataset *out) {
         s = push_doc(&l, base ? base + 1 : path, path);
     }
     if (!s) {
-        qsort(l.docs, l.n, sizeof *l.docs, by_name);
+        if (l.n > 1) qsort(l.docs, l.n, sizeof *l.docs, by_name); /* no docs: NULL, not for qsort */
         size_t total = 0, nonempty = 0;
         for (size_t i = 0; i < l.n; i++) {
             total += l.docs[i].len;

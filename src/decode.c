@@ -194,13 +194,18 @@ lext_status lext_decoder_feed(lext_model *m, lext_decoder *d, const int32_t *tok
 
 typedef struct {
     double p;
+    float logit;
     int id;
 } cand;
 
+/* Probabilities that round to the same double (any two, once the temperature is large
+ * enough) are ordered by their logits, which order the exact probabilities: top_k = 1 stays
+ * the most likely token at any temperature. Equal logits: lower id first (a total order). */
 static int by_prob(const void *a, const void *b) {
     const cand *x = a, *y = b;
     if (x->p != y->p) return x->p > y->p ? -1 : 1;
-    return x->id - y->id; /* ties: lower id first, so the order is total */
+    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
+    return x->id - y->id;
 }
 
 int32_t lext_sample(const float *logits, int V, double temperature, int top_k, double top_p,
@@ -214,6 +219,7 @@ int32_t lext_sample(const float *logits, int V, double temperature, int top_k, d
     double mx = logits[best], z = 0;
     for (int i = 0; i < V; i++) {
         cs[i].p = exp(((double)logits[i] - mx) / temperature);
+        cs[i].logit = logits[i];
         cs[i].id = i;
         z += cs[i].p;
     }

@@ -19,9 +19,16 @@
 lext_status lext_fail(lext_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Allocation that reports the size asked for on failure; memory is zeroed and 64-byte
- * aligned (for AVX-512 loads). Release with lext_free. */
+ * aligned (for AVX-512 loads). Release with lext_free (never free: see error.c). */
 lext_status lext_alloc(void **out, size_t bytes, const char *what);
 void lext_free(void *p);
+/* "12.3 GiB" (binary units; "512 bytes" below 1 KiB), for messages. */
+void lext_fmt_bytes(char *buf, size_t n, double bytes);
+
+/* Removes the temporary files "<path>.tmp.<pid>" that lext_checkpoint_save leaves beside
+ * path when its process dies mid-write (SIGKILL, a crash), for pids that no longer run.
+ * Returns how many it removed. */
+size_t checkpoint_remove_stale(const char *path);
 
 /* Programmer errors (broken internal invariants), never bad input: print and abort. */
 #define LEXT_ASSERT(cond)                                                                  \

@@ -13,6 +13,9 @@
 #include <math.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/sysinfo.h>
+#endif
 
 void lext_set_threads(int n) {
 #ifdef _OPENMP
@@ -119,6 +122,66 @@ static lext_status numeric_failure(run *x, int64_t step, const char *what) {
                      what, (long long)step + 1, msg, x->o->out);
 }
 
+#ifdef __linux__
+/* A cgroup limit file: a number of bytes, or "max" (no limit: false). */
+static bool read_limit(const char *path, double *out) {
+    char buf[64];
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    bool ok = fgets(buf, sizeof buf, f) != NULL;
+    fclose(f);
+    char *end;
+    double v = ok ? strtod(buf, &end) : 0;
+    if (!ok || end == buf || (*end != '\n' && *end != '\0') || !(v >= 0)) return false;
+    *out = v;
+    return true;
+}
+#endif
+
+/* Bytes of memory and swap this process can have: RAM plus swap, or less under a cgroup
+ * (container) limit; 0 when unknown. */
+static double memory_available(void) {
+    double total = 0;
+#ifdef __linux__
+    struct sysinfo si;
+    double host_swap = 0, mem, swap;
+    if (sysinfo(&si) == 0) {
+        total = ((double)si.totalram + (double)si.totalswap) * si.mem_unit;
+        host_swap = (double)si.totalswap * si.mem_unit;
+    }
+    if (read_limit("/sys/fs/cgroup/memory.max", &mem)) {
+        /* the group's swap: its own limit, or the machine's ("max", or not accounted) */
+        if (!read_limit("/sys/fs/cgroup/memory.swap.max", &swap) || swap > host_swap)
+            swap = host_swap;
+        if (total <= 0 || mem + swap < total) total = mem + swap;
+    }
+#endif
+    return total;
+}
+
+/* Every large buffer of the run is allocated before this is called, and lext_alloc maps
+ * them without touching them, so this is the moment to compare their sum with the
+ * machine: past it, the run could only be killed part-way (the kernel overcommits, so each
+ * allocation can succeed on its own). A configuration too large for the machine fails here,
+ * naming the size, before a weight is drawn or a byte of data is read. */
+static lext_status check_memory(run *x) {
+    const double params = (double)lext_model_num_params(x->m) * sizeof(float) * 4;
+    const double acts = (double)lext_ctx_bytes(x->ctx) +
+                        (double)((x->B + x->n_val) * x->T) * sizeof(int32_t) * 2;
+    const double need = params + acts, have = memory_available();
+    if (have <= 0 || need <= have) return LEXT_OK;
+    char n[32], p[32], a[32], h[32];
+    lext_fmt_bytes(n, sizeof n, need);
+    lext_fmt_bytes(p, sizeof p, params);
+    lext_fmt_bytes(a, sizeof a, acts);
+    lext_fmt_bytes(h, sizeof h, have);
+    return lext_fail(LEXT_ERR_NOMEM,
+                     "training needs %s (%.0f bytes: %s of weights, gradients and Adam moments, "
+                     "%s of activations and batches for %lld x %lld tokens), more than the %s "
+                     "of memory and swap this machine has; use a smaller model or batch",
+                     n, need, p, a, (long long)x->B, (long long)x->T, h);
+}
+
 static lext_status setup(run *x) {
     const lext_train_opts *o = x->o;
     lext_train_state ts = {0};
@@ -133,7 +196,6 @@ static lext_status setup(run *x) {
         x->r.resumed = true;
     } else {
         LEXT_TRY(lext_model_create(&o->model, &x->m));
-        lext_model_init(x->m, o->seed);
     }
     const lext_config *c = lext_model_config(x->m);
     x->T = c->train_len;
@@ -153,12 +215,27 @@ static lext_status setup(run *x) {
         s = lext_fail(LEXT_ERR_CONFIG,
                       "the checkpoint is at step %lld, past the requested %lld steps",
                       (long long)x->start, (long long)x->total);
+    /* all the memory first (see check_memory), then the work */
     if (!s) s = lext_optim_create(x->m, &oc, &x->opt);
+    if (!s && o->val) {
+        /* a fixed set of windows, drawn once, so every validation scores the same bytes */
+        x->n_val = (o->val_batches > 0 ? o->val_batches : 8) * x->B;
+        s = lext_alloc((void **)&x->val_inp, (size_t)(x->n_val * x->T) * sizeof(int32_t),
+                       "validation windows");
+        if (!s)
+            s = lext_alloc((void **)&x->val_tgt, (size_t)(x->n_val * x->T) * sizeof(int32_t),
+                           "validation windows");
+    }
+    if (!s) s = lext_alloc((void **)&x->inp, (size_t)(x->B * x->T) * sizeof(int32_t), "batch");
+    if (!s) s = lext_alloc((void **)&x->tgt, (size_t)(x->B * x->T) * sizeof(int32_t), "batch");
+    if (!s) s = lext_ctx_create(x->m, x->B, x->T, true, &x->ctx);
+    if (!s) s = check_memory(x);
     if (!s && has_train) {
         memcpy(lext_optim_m(x->opt), ts.m, lext_model_num_params(x->m) * sizeof(float));
         memcpy(lext_optim_v(x->opt), ts.v, lext_model_num_params(x->m) * sizeof(float));
         x->rng = ts.rng;
-    } else {
+    } else if (!s) {
+        lext_model_init(x->m, o->seed);
         lext_rng_seed(&x->rng, x->seed ^ SEED_DATA);
     }
     lext_train_state_free(&ts);
@@ -169,19 +246,12 @@ static lext_status setup(run *x) {
     if (o->val) {
         LEXT_TRY(lext_dataset_load(o->val, &x->val));
         LEXT_TRY(lext_sampler_init(&x->val_sampler, &x->val, (size_t)x->T + 1));
-        /* a fixed set of windows, drawn once, so every validation scores the same bytes */
-        x->n_val = (o->val_batches > 0 ? o->val_batches : 8) * x->B;
-        LEXT_TRY(lext_alloc((void **)&x->val_inp, (size_t)(x->n_val * x->T) * sizeof(int32_t),
-                            "validation windows"));
-        LEXT_TRY(lext_alloc((void **)&x->val_tgt, (size_t)(x->n_val * x->T) * sizeof(int32_t),
-                            "validation windows"));
         lext_rng vr;
         lext_rng_seed(&vr, x->seed ^ SEED_VAL);
         lext_sampler_batch(&x->val_sampler, &vr, x->n_val, x->val_inp, x->val_tgt);
     }
-    LEXT_TRY(lext_alloc((void **)&x->inp, (size_t)(x->B * x->T) * sizeof(int32_t), "batch"));
-    LEXT_TRY(lext_alloc((void **)&x->tgt, (size_t)(x->B * x->T) * sizeof(int32_t), "batch"));
-    LEXT_TRY(lext_ctx_create(x->m, x->B, x->T, true, &x->ctx));
+    /* temporary files of runs killed while saving (SIGKILL, power loss): see checkpoint.c */
+    x->r.n_stale_tmp = checkpoint_remove_stale(o->out);
 
     x->r.config = c;
     x->r.n_params = lext_model_num_params(x->m);

@@ -25,9 +25,11 @@ static inline float lext_expf(float x) {
     float r = xc - n * ln2_hi - n * ln2_lo;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.6666667e-1f + r * (4.1666668e-2f +
                     r * (8.3333338e-3f + r * (1.3888889e-3f + r * 1.9841270e-4f))))));
-    int32_t ti;
+    /* unsigned: the same bits for every x in range, and no signed-overflow UB when x is NaN
+     * (t then holds NaN's bits, whatever they are; the result is NaN either way) */
+    uint32_t ti;
     memcpy(&ti, &t, sizeof ti);
-    int32_t bits = (ti - 0x4B400000 + 127) << 23; /* n + 127 into the exponent field */
+    uint32_t bits = (ti - 0x4B400000u + 127u) << 23; /* n + 127 into the exponent field */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     float y = p * scale;

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test program and adds up their "N passed, M failed" lines. Exits non-zero
 # if any test failed or any program did not report.
+#
+# LEXT_BUILD (default build) is the directory of the test programs, and LEXT_BIN (default
+# ./lext) the CLI the shell tests run: `make asan` points both at its sanitized build.
 set -u
 cd "$(dirname "$0")/.."
+build=${LEXT_BUILD:-build}
 total_pass=0; total_fail=0; broken=0
 run() { # name, command...
     local name=$1; shift
@@ -21,7 +25,7 @@ run() { # name, command...
         echo "!! $name exited $rc"; broken=$((broken + 1))
     fi
 }
-for t in build/tests/test_*; do
+for t in "$build"/tests/test_*; do
     [ -x "$t" ] && run "$(basename "$t")" "$t"
 done
 for t in tests/test_*.py; do

@@ -1506,3 +1506,57 @@ TEST(extra_unknown_tensors_are_ignored) {
     unlink(p);
     unlink(plain);
 }
+
+TEST(load_memory_equals_load) {
+    /* lext_checkpoint_load_memory: the same parser on bytes in memory (used by the fuzz
+     * harness), so the same model, state and verdicts as the file */
+    lext_config c = small_config(LEXT_POS_ROPE, true);
+    lext_model *m = make_model(&c, 11);
+    lext_train_state ts;
+    fill_train_state(&ts, m);
+    const char *path = tpath("memory.safetensors");
+    CHECK(lext_checkpoint_save(path, m, &ts) == LEXT_OK, "save: %s", lext_last_error());
+    size_t n = 0, np = lext_model_num_params(m);
+    uint8_t *b = read_bytes(path, &n);
+    /* at an odd address as well: a reader must not assume its tensors are aligned */
+    uint8_t *odd = malloc(n + 1);
+    if (!CHECK(b && odd, "read back")) goto done;
+    memcpy(odd + 1, b, n);
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *buf = k ? odd + 1 : b;
+        lext_model *r = NULL;
+        lext_train_state got;
+        memset(&got, 0, sizeof got);
+        bool has = false;
+        lext_status s = lext_checkpoint_load_memory(buf, n, "in memory", &r, &got, &has);
+        if (CHECK(s == LEXT_OK && r && has, "load_memory (%s): %s", k ? "odd address" : "aligned",
+                  lext_last_error())) {
+            check_same_config(lext_model_config(r), &c, "load_memory");
+            check_same_tensors(r, m, "load_memory");
+            CHECK(got.step == ts.step && same_bits(got.m, ts.m, np * sizeof(float)) &&
+                      same_bits(got.v, ts.v, np * sizeof(float)),
+                  "load_memory: training state differs");
+            lext_train_state_free(&got);
+        }
+        lext_model_free(r);
+    }
+    /* the same refusals, named by the name given */
+    const size_t cuts[] = {0, 7, 8, 100, n / 2, n - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        write_bytes(path, b, cuts[i]);
+        lext_model *r = NULL, *rf = NULL;
+        lext_status sm = lext_checkpoint_load_memory(b, cuts[i], "in memory", &r, NULL, NULL);
+        CHECK(sm != LEXT_OK && !r && strstr(lext_last_error(), "in memory"),
+              "%zu bytes in memory: status %d, '%s'", cuts[i], sm, lext_last_error());
+        lext_status sf = lext_checkpoint_load(path, &rf, NULL, NULL);
+        CHECK(sf == sm, "%zu bytes: file gives %d, memory %d", cuts[i], sf, sm);
+        lext_model_free(r);
+        lext_model_free(rf);
+    }
+done:
+    free(b);
+    free(odd);
+    free_filled(&ts);
+    lext_model_free(m);
+    unlink(path);
+}

@@ -4,7 +4,7 @@
 # good checkpoint.
 set -u
 cd "$(dirname "$0")/.."
-LEXT=./lext
+LEXT=${LEXT_BIN:-./lext}  # tests/run.sh: LEXT_BIN names another build of the CLI
 PY=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -5,7 +5,7 @@
 # problem and a non-zero exit.
 set -u
 cd "$(dirname "$0")/.."
-LEXT=./lext
+LEXT=${LEXT_BIN:-./lext}  # tests/run.sh: LEXT_BIN names another build of the CLI
 PY=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -5,7 +5,8 @@
 # configs. It checks the pipeline, not the numbers.
 set -u
 cd "$(dirname "$0")/.."
-LEXT=$PWD/lext
+LEXT=${LEXT_BIN:-lext}  # tests/run.sh: LEXT_BIN names another build of the CLI
+case $LEXT in /*) ;; *) LEXT=$PWD/$LEXT ;; esac  # absolute, as it always was here
 PY=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

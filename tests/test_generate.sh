@@ -5,7 +5,7 @@
 # no output), empty prompts, and every bad input rejected with a message and no output.
 set -u
 cd "$(dirname "$0")/.."
-LEXT=./lext
+LEXT=${LEXT_BIN:-./lext}  # tests/run.sh: LEXT_BIN names another build of the CLI
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0
@@ -69,7 +69,12 @@ else bad "window 2,000 tokens: $( [ -f "$tmp/w2k" ] && bytes "$tmp/w2k") bytes";
 if [ -f "$tmp/w20k" ] && [ "$(bytes "$tmp/w20k")" -eq 20000 ]; then ok "window: 20,000 tokens give exactly 20,000 bytes"
 else bad "window 20,000 tokens: $( [ -f "$tmp/w20k" ] && bytes "$tmp/w20k") bytes"; fi
 echo "     peak RSS: 2,000 tokens ${r2:-?} KiB, 20,000 tokens ${r20:-?} KiB (allowed: +2048 KiB)"
-if [ -n "${r2:-}" ] && [ -n "${r20:-}" ] && [ "$r20" -le $((r2 + 2048)) ]; then
+if [ -n "${LEXT_SANITIZER:-}" ]; then
+    # under ASan (tests/sanitize.sh) the resident set is the sanitizer's: freed blocks wait
+    # in its quarantine (sampling frees one small block per token), and clang's runtime
+    # grows its own tables even without one. The normal build's run checks lext.
+    echo "     skipped the memory check under the sanitizer"
+elif [ -n "${r2:-}" ] && [ -n "${r20:-}" ] && [ "$r20" -le $((r2 + 2048)) ]; then
     ok "window: peak memory of 20,000 tokens within 2 MiB of 2,000 tokens"
 else bad "window memory grows: ${r2:-?} KiB -> ${r20:-?} KiB"; fi
 # the 2,000-token output is a prefix of the 20,000-token one (same seed, same stream)

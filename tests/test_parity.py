@@ -67,7 +67,8 @@ try:  # optional cross-check with the real library, never required
 except Exception:  # noqa: BLE001
     st_torch = None
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_parity")
+# LEXT_BUILD (tests/run.sh) names another build directory, e.g. build-asan for `make asan`
+TOOL = os.path.join(ROOT, os.environ.get("LEXT_BUILD") or "build", "tests", "tool_parity")
 TOL = 1e-4          # logits, loss, gradients, per-step losses / lr / grad norms
 TOL_TRAJ = 1e-3     # weights and gradient norms along the 10-step trajectory (docstring)
 TOL_WEIGHTS = TOL_TRAJ
