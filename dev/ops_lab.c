@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
     int32_t *tgt = malloc(sizeof(int32_t) * N);
     for (int64_t i = 0; i < N; i++) tgt[i] = (int32_t)(i % V);
     attn_scratch ws;
-    attn_scratch_init(&ws, hd);
+    attn_scratch_init(&ws, hd, H, N, true);
     lext_attn causal = {LEXT_ATTN_CAUSAL, 0, 0};
     lext_config c;
     lext_config_default(&c);

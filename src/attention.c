@@ -64,23 +64,41 @@ int64_t lext_attn_lo(const lext_attn *a, int64_t T, int64_t i) {
 
 enum { BQ = 64, BK = 128 }; /* query rows and keys per tile */
 
-/* Per thread: S and dP tiles (BQ x BK), the accumulator (BQ x hd), row statistics (4 BQ),
- * and a transposed key or value block (hd x BK). */
-static size_t scratch_floats(int64_t hd) {
-    return 2 * BQ * BK + (size_t)BQ * (size_t)hd + 4 * BQ + (size_t)hd * BK;
-}
+/* Per thread: S and dP tiles (BQ x BK), the accumulator (BQ x hd), row statistics (4 BQ). */
+static size_t scratch_floats(int64_t hd) { return 2 * BQ * BK + (size_t)BQ * (size_t)hd + 4 * BQ; }
 
-lext_status attn_scratch_init(attn_scratch *ws, int64_t hd) {
+lext_status attn_scratch_init(attn_scratch *ws, int64_t hd, int64_t H, int64_t max_tokens,
+                              bool backward) {
+    *ws = (attn_scratch){0};
     ws->n_threads = lext_num_threads();
     ws->per_thread = scratch_floats(hd);
     ws->per_thread = (ws->per_thread + 15) & ~(size_t)15; /* keep each slice 64-byte aligned */
-    return lext_alloc((void **)&ws->buf, ws->per_thread * (size_t)ws->n_threads * sizeof(float),
-                      "attention scratch");
+    ws->max_tokens = max_tokens;
+    const size_t kv = (size_t)max_tokens * (size_t)H * (size_t)hd;
+    lext_status s = lext_alloc((void **)&ws->buf,
+                               ws->per_thread * (size_t)ws->n_threads * sizeof(float),
+                               "attention scratch");
+    if (!s) s = lext_alloc((void **)&ws->kt, kv * sizeof(float), "transposed keys");
+    if (!s && backward) s = lext_alloc((void **)&ws->vt, kv * sizeof(float), "transposed values");
+    if (s) attn_scratch_free(ws);
+    return s;
 }
 
 void attn_scratch_free(attn_scratch *ws) {
     lext_free(ws->buf);
-    ws->buf = NULL;
+    lext_free(ws->kt);
+    lext_free(ws->vt);
+    *ws = (attn_scratch){0};
+}
+
+/* dst (B, H, hd, T) = src's head columns transposed: dst[b][h][d][t] = src[(b T + t) ld + h hd + d] */
+static void transpose_heads(float *dst, const float *src, int64_t ld, int64_t B, int64_t T,
+                            int64_t H, int64_t hd) {
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        tile_transpose(dst + bh * hd * T, T, src + b * T * ld + h * hd, ld, T, hd);
+    }
 }
 
 static float *scratch_of(attn_scratch *ws) {
@@ -90,27 +108,29 @@ static float *scratch_of(attn_scratch *ws) {
 }
 
 /* Scores of a tile: S (nq, nk) = scale Q K^T + bias, with disallowed entries -inf; Kt is
- * room for the key block transposed (hd x BK). Returns false when the whole tile is
- * masked (then S is left as it was). */
-static bool tile_scores(float *S, float *Kt, const float *qt, const float *kt, int64_t ldqk,
+ * the key block transposed (hd rows of ldkt floats, from transpose_heads). Returns false
+ * when the whole tile is masked (then S is left as it was). */
+static bool tile_scores(float *S, const float *Kt, int64_t ldkt, const float *qt, int64_t ldqk,
                         int64_t i0, int64_t nq, int64_t j0, int64_t nk, int64_t hd, float scale,
                         float slope, const lext_attn *mask, int64_t T) {
     if (lext_attn_lo(mask, T, i0 + nq - 1) > j0 + nk - 1) return false; /* all left of the band */
-    tile_transpose(Kt, BK, kt, ldqk, nk, hd);
-    tile_gemm(S, BK, qt, ldqk, 1, Kt, BK, nq, nk, hd, scale, 0.0f);
+    tile_gemm(S, BK, qt, ldqk, 1, Kt, ldkt, nq, nk, hd, scale, 0.0f);
     bool any = false;
     for (int64_t r = 0; r < nq; r++) {
-        int64_t i = i0 + r, lo = lext_attn_lo(mask, T, i);
-        float *s = S + r * BK;
-        for (int64_t c = 0; c < nk; c++) {
-            int64_t j = j0 + c;
-            if (j < lo || j > i)
-                s[c] = -INFINITY;
-            else {
-                s[c] -= slope * (float)(i - j);
-                any = true;
-            }
+        /* row i admits columns [lo - j0, i - j0] of the tile: three branch-free runs */
+        const int64_t i = i0 + r, lo = lext_attn_lo(mask, T, i);
+        int64_t c0 = lo - j0, c1 = i - j0 + 1; /* allowed: [c0, c1) */
+        c0 = c0 < 0 ? 0 : c0 > nk ? nk : c0;
+        c1 = c1 < c0 ? c0 : c1 > nk ? nk : c1;
+        float *srow = S + r * BK;
+        for (int64_t c = 0; c < c0; c++) srow[c] = -INFINITY;
+        if (slope != 0.0f) {
+            const float base = slope * (float)(i - j0);
+#pragma omp simd
+            for (int64_t c = c0; c < c1; c++) srow[c] += slope * (float)c - base; /* -m (i - j) */
         }
+        for (int64_t c = c1; c < nk; c++) srow[c] = -INFINITY;
+        any |= c1 > c0;
     }
     return any;
 }
@@ -121,25 +141,27 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, i
     const float scale = 1.0f / sqrtf((float)hd);
     const int64_t D = H * hd, nqt = (T + BQ - 1) / BQ;
     const int64_t ntask = B * H * nqt;
+    LEXT_ASSERT(B * T <= ws->max_tokens);
+    transpose_heads(ws->kt, k, ldqk, B, T, H, hd);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_threads)
     for (int64_t task = 0; task < ntask; task++) {
         int64_t qt = task % nqt, bh = task / nqt, h = bh % H, b = bh / H;
         int64_t i0 = qt * BQ, nq = T - i0 < BQ ? T - i0 : BQ;
         float *S = scratch_of(ws), *acc = S + 2 * BQ * BK, *mrow = acc + BQ * hd, *lrow = mrow + BQ;
-        float *Kt = lrow + 3 * BQ;
+        const float *Kt = ws->kt + bh * hd * T; /* (hd, T) */
         const float slope = slopes ? slopes[h] : 0.0f;
         const float *qt_ = q + (b * T + i0) * ldqk + h * hd;
-        const float *kb = k + b * T * ldqk + h * hd, *vb = v + b * T * ldv + h * hd;
+        const float *vb = v + b * T * ldv + h * hd;
         memset(acc, 0, sizeof(float) * (size_t)(nq * hd));
         for (int64_t r = 0; r < nq; r++) mrow[r] = -INFINITY, lrow[r] = 0.0f;
         /* lo is non-decreasing in i for every mode, so the tile starts at lo(i0) */
         for (int64_t j0 = lext_attn_lo(mask, T, i0); j0 < i0 + nq; j0 += BK) {
             int64_t nk = i0 + nq - j0 < BK ? i0 + nq - j0 : BK;
-            if (!tile_scores(S, Kt, qt_, kb + j0 * ldqk, ldqk, i0, nq, j0, nk, hd, scale, slope,
-                             mask, T))
+            if (!tile_scores(S, Kt + j0, T, qt_, ldqk, i0, nq, j0, nk, hd, scale, slope, mask, T))
                 continue;
             for (int64_t r = 0; r < nq; r++) {
                 float *s = S + r * BK, mx = mrow[r];
+#pragma omp simd reduction(max : mx)
                 for (int64_t c = 0; c < nk; c++) mx = s[c] > mx ? s[c] : mx;
                 if (mx == -INFINITY) { /* row fully masked in this tile */
                     for (int64_t c = 0; c < nk; c++) s[c] = 0.0f;
@@ -175,15 +197,18 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
                         int64_t H, int64_t hd, attn_scratch *ws) {
     const float scale = 1.0f / sqrtf((float)hd);
     const int64_t D = H * hd;
+    LEXT_ASSERT(B * T <= ws->max_tokens && ws->vt);
+    transpose_heads(ws->kt, k, ldqk, B, T, H, hd);
+    transpose_heads(ws->vt, v, ldv, B, T, H, hd);
     /* one task per (b, h): dK and dV rows are summed over query tiles inside one task, so
      * there are no races and one summation order for any thread count */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_threads)
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t h = bh % H, b = bh / H;
         float *S = scratch_of(ws), *dP = S + BQ * BK, *Drow = dP + BQ * BK + BQ * hd;
-        float *Kt = Drow + 4 * BQ; /* a transposed key, then value, block */
+        const float *Kt = ws->kt + bh * hd * T, *Vt = ws->vt + bh * hd * T; /* (hd, T) each */
         const float slope = slopes ? slopes[h] : 0.0f;
-        const float *kb = k + b * T * ldqk + h * hd, *vb = v + b * T * ldv + h * hd;
+        const float *kb = k + b * T * ldqk + h * hd;
         float *dkb = dk + b * T * lddqk + h * hd, *dvb = dv + b * T * lddv + h * hd;
         const float *lseb = lse + (b * H + h) * T;
         for (int64_t i0 = 0; i0 < T; i0 += BQ) {
@@ -199,8 +224,8 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
             }
             for (int64_t j0 = lext_attn_lo(mask, T, i0); j0 < i0 + nq; j0 += BK) {
                 int64_t nk = i0 + nq - j0 < BK ? i0 + nq - j0 : BK;
-                if (!tile_scores(S, Kt, qt, kb + j0 * ldqk, ldqk, i0, nq, j0, nk, hd, scale, slope,
-                                 mask, T))
+                if (!tile_scores(S, Kt + j0, T, qt, ldqk, i0, nq, j0, nk, hd, scale, slope, mask,
+                                 T))
                     continue;
                 for (int64_t r = 0; r < nq; r++) { /* P = exp(S - lse); masked -> 0 */
                     float l = lseb[i0 + r], *s = S + r * BK;
@@ -210,8 +235,7 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
                 /* dV (nk, hd) += P^T (nk, nq) @ dO (nq, hd) */
                 tile_gemm(dvb + j0 * lddv, lddv, S, 1, BK, dot, D, nk, hd, nq, 1.0f, 1.0f);
                 /* dP (nq, nk) = dO (nq, hd) @ V^T (hd, nk) */
-                tile_transpose(Kt, BK, vb + j0 * ldv, ldv, nk, hd);
-                tile_gemm(dP, BK, dot, D, 1, Kt, BK, nq, nk, hd, 1.0f, 0.0f);
+                tile_gemm(dP, BK, dot, D, 1, Vt + j0, T, nq, nk, hd, 1.0f, 0.0f);
                 for (int64_t r = 0; r < nq; r++) { /* dS = P (dP - D_i), reusing dP */
                     float *p = S + r * BK, *g = dP + r * BK;
                     for (int64_t c = 0; c < nk; c++) g[c] = p[c] * (g[c] - Drow[r]);

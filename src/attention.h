@@ -20,14 +20,19 @@
 
 #include "lext.h"
 
-/* Per-thread scratch for the tiles, sized once for head dimension hd. */
+/* Scratch sized once: per-thread tiles for head dimension hd, and the keys and values of
+ * up to max_tokens rows transposed per (batch, head), (B, H, hd, T), so that each tile
+ * reads K^T and V^T as rows instead of transposing them again. */
 typedef struct {
     float *buf;
     size_t per_thread; /* floats */
     int n_threads;
+    float *kt, *vt;    /* (max_tokens * H * hd) each; vt only with backward */
+    int64_t max_tokens;
 } attn_scratch;
 
-lext_status attn_scratch_init(attn_scratch *ws, int64_t hd);
+lext_status attn_scratch_init(attn_scratch *ws, int64_t hd, int64_t H, int64_t max_tokens,
+                              bool backward);
 void attn_scratch_free(attn_scratch *ws);
 
 /* out (B*T, H*hd), lse (B, H, T); slopes (H) or NULL. */

@@ -99,7 +99,9 @@ lext_status lext_ctx_create(const lext_model *m, int64_t max_batch, int64_t max_
         if (ctx->sin_table) sinusoidal_table(ctx->sin_table, 0, max_len, c->d_model);
         if (pos_hooks_of(c->pos).rotary) s = rotary_table_init(&ctx->rot, c, max_len);
     }
-    if (!s) s = attn_scratch_init(&ctx->ws, c->d_model / c->n_head);
+    if (!s)
+        s = attn_scratch_init(&ctx->ws, c->d_model / c->n_head, c->n_head, max_batch * max_len,
+                              training);
     if (s) {
         lext_ctx_free(ctx);
         return s;

@@ -114,8 +114,15 @@ void tile_gemm(float *C, int64_t ldc, const float *A, int64_t ars, int64_t aks, 
     if (Nv < N) tail(C, ldc, A, ars, aks, B, ldb, M, Nv, N, K, alpha, beta);
 }
 
+/* In 16 x 16 blocks, so that every cache line read or written is used whole while the
+ * block is hot. */
 void tile_transpose(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
                     int64_t cols) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
+    enum { TB = 16 };
+    for (int64_t r0 = 0; r0 < rows; r0 += TB)
+        for (int64_t c0 = 0; c0 < cols; c0 += TB) {
+            const int64_t r1 = rows - r0 < TB ? rows : r0 + TB, c1 = cols - c0 < TB ? cols : c0 + TB;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t r = r0; r < r1; r++) dst[c * ldd + r] = src[r * lds + c];
+        }
 }

@@ -72,7 +72,7 @@ static void case_init(att_case *c, int64_t B, int64_t T, int64_t H, int64_t hd) 
     c->lse = malloc((size_t)(B * H * T) * sizeof(float));
     c->ref_lse = malloc((size_t)(B * H * T) * sizeof(float));
     h_fill(c->qkv, 3 * n, 2.0);
-    attn_scratch_init(&c->ws, hd);
+    attn_scratch_init(&c->ws, hd, H, B * T, false);
 }
 static void case_free(att_case *c) {
     free(c->qkv), free(c->out), free(c->ref), free(c->lse), free(c->ref_lse);

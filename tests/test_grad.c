@@ -241,7 +241,7 @@ static double at_loss(void *arg) {
     return dot(at.r, at.out, AT_B * AT_T * AT_D);
 }
 TEST(grad_attention) {
-    CHECK(attn_scratch_init(&at.ws, AT_HD) == LEXT_OK, "scratch");
+    CHECK(attn_scratch_init(&at.ws, AT_HD, AT_H, AT_B * AT_T, true) == LEXT_OK, "scratch");
     float slopes[AT_H] = {0.5f, 0.125f};
     const lext_attn masks[] = {{LEXT_ATTN_CAUSAL, 0, 0},
                                {LEXT_ATTN_BCA, 8, 0}, /* T = 23 > l = 8: blocks of 4 */
