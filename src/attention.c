@@ -64,6 +64,12 @@ int64_t lext_attn_lo(const lext_attn *a, int64_t T, int64_t i) {
 
 enum { BQ = 64, BK = 128 }; /* query rows and keys per tile */
 
+/* Row stride of staged rows: hd rounded up to 16 floats, plus 16 (64 bytes). The natural
+ * strides (3D, 2D or D floats: 3, 2 or 1 KiB for the default model) put every row a
+ * kernel streams through into 2 to 4 of the L1 cache's 64 sets; an odd number of cache
+ * lines per row uses them all. */
+static int64_t hd_ld(int64_t hd) { return (hd + 15) / 16 * 16 + 16; }
+
 /* Per thread: S and dP tiles (BQ x BK), the accumulator (BQ x hd), row statistics (4 BQ). */
 static size_t scratch_floats(int64_t hd) { return 2 * BQ * BK + (size_t)BQ * (size_t)hd + 4 * BQ; }
 
@@ -74,30 +80,57 @@ lext_status attn_scratch_init(attn_scratch *ws, int64_t hd, int64_t H, int64_t m
     ws->per_thread = scratch_floats(hd);
     ws->per_thread = (ws->per_thread + 15) & ~(size_t)15; /* keep each slice 64-byte aligned */
     ws->max_tokens = max_tokens;
-    const size_t kv = (size_t)max_tokens * (size_t)H * (size_t)hd;
+    /* transposed rows are padded (kt_ld): up to 1/4 more; staged rows: hd_ld floats */
+    const size_t kv = ((size_t)max_tokens + (size_t)max_tokens / 4 + 64) * (size_t)H * (size_t)hd;
+    const size_t rows = (size_t)max_tokens * (size_t)H * (size_t)hd_ld(hd);
     lext_status s = lext_alloc((void **)&ws->buf,
                                ws->per_thread * (size_t)ws->n_threads * sizeof(float),
                                "attention scratch");
     if (!s) s = lext_alloc((void **)&ws->kt, kv * sizeof(float), "transposed keys");
+    if (!s) s = lext_alloc((void **)&ws->vp, rows * sizeof(float), "staged values");
     if (!s && backward) s = lext_alloc((void **)&ws->vt, kv * sizeof(float), "transposed values");
+    if (!s && backward) s = lext_alloc((void **)&ws->qp, rows * sizeof(float), "staged queries");
+    if (!s && backward) s = lext_alloc((void **)&ws->kp, rows * sizeof(float), "staged keys");
+    if (!s && backward) s = lext_alloc((void **)&ws->dop, rows * sizeof(float), "staged gradients");
     if (s) attn_scratch_free(ws);
     return s;
 }
 
 void attn_scratch_free(attn_scratch *ws) {
-    lext_free(ws->buf);
-    lext_free(ws->kt);
-    lext_free(ws->vt);
+    float *bufs[] = {ws->buf, ws->kt, ws->vt, ws->vp, ws->qp, ws->kp, ws->dop};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) lext_free(bufs[i]);
     *ws = (attn_scratch){0};
 }
 
-/* dst (B, H, hd, T) = src's head columns transposed: dst[b][h][d][t] = src[(b T + t) ld + h hd + d] */
-static void transpose_heads(float *dst, const float *src, int64_t ld, int64_t B, int64_t T,
-                            int64_t H, int64_t hd) {
+/* Row stride of the transposed buffers: T padded by 16 floats for T >= 64. A tile reads
+ * hd consecutive rows; with a stride that is a multiple of 4 KiB (T = 1024, 4096, ...) or
+ * of 1 KiB (T = 256) they all fall into a few sets of the L1 cache and evict each other,
+ * which halved the speed of the score products. One extra cache line per row spreads
+ * them over every set. */
+static int64_t kt_ld(int64_t T) { return T >= 64 ? T + 16 : T; }
+
+/* dst (B, H, T, hd_ld(hd)) = src's head columns: dst[b][h][t][d] = src[(b T + t) ld + h hd + d] */
+static void stage_heads(float *dst, const float *src, int64_t ld, int64_t B, int64_t T, int64_t H,
+                        int64_t hd) {
+    const int64_t ldp = hd_ld(hd);
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < B * H; bh++) {
         const int64_t b = bh / H, h = bh % H;
-        tile_transpose(dst + bh * hd * T, T, src + b * T * ld + h * hd, ld, T, hd);
+        for (int64_t t = 0; t < T; t++)
+            memcpy(dst + (bh * T + t) * ldp, src + (b * T + t) * ld + h * hd,
+                   (size_t)hd * sizeof(float));
+    }
+}
+
+/* dst (B, H, hd, kt_ld(T)) = src's head columns transposed:
+ * dst[b][h][d][t] = src[(b T + t) ld + h hd + d] */
+static void transpose_heads(float *dst, const float *src, int64_t ld, int64_t B, int64_t T,
+                            int64_t H, int64_t hd) {
+    const int64_t ldt = kt_ld(T);
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        tile_transpose(dst + bh * hd * ldt, ldt, src + b * T * ld + h * hd, ld, T, hd);
     }
 }
 
@@ -141,23 +174,26 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, i
     const float scale = 1.0f / sqrtf((float)hd);
     const int64_t D = H * hd, nqt = (T + BQ - 1) / BQ;
     const int64_t ntask = B * H * nqt;
-    LEXT_ASSERT(B * T <= ws->max_tokens);
+    LEXT_ASSERT(B * kt_ld(T) <= ws->max_tokens + ws->max_tokens / 4 + 64);
     transpose_heads(ws->kt, k, ldqk, B, T, H, hd);
+    stage_heads(ws->vp, v, ldv, B, T, H, hd);
+    const int64_t ldp = hd_ld(hd);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_threads)
     for (int64_t task = 0; task < ntask; task++) {
         int64_t qt = task % nqt, bh = task / nqt, h = bh % H, b = bh / H;
         int64_t i0 = qt * BQ, nq = T - i0 < BQ ? T - i0 : BQ;
         float *S = scratch_of(ws), *acc = S + 2 * BQ * BK, *mrow = acc + BQ * hd, *lrow = mrow + BQ;
-        const float *Kt = ws->kt + bh * hd * T; /* (hd, T) */
+        const int64_t ldt = kt_ld(T);
+        const float *Kt = ws->kt + bh * hd * ldt; /* (hd, ldt) */
         const float slope = slopes ? slopes[h] : 0.0f;
         const float *qt_ = q + (b * T + i0) * ldqk + h * hd;
-        const float *vb = v + b * T * ldv + h * hd;
+        const float *vb = ws->vp + bh * T * ldp; /* (T, ldp) */
         memset(acc, 0, sizeof(float) * (size_t)(nq * hd));
         for (int64_t r = 0; r < nq; r++) mrow[r] = -INFINITY, lrow[r] = 0.0f;
         /* lo is non-decreasing in i for every mode, so the tile starts at lo(i0) */
         for (int64_t j0 = lext_attn_lo(mask, T, i0); j0 < i0 + nq; j0 += BK) {
             int64_t nk = i0 + nq - j0 < BK ? i0 + nq - j0 : BK;
-            if (!tile_scores(S, Kt + j0, T, qt_, ldqk, i0, nq, j0, nk, hd, scale, slope, mask, T))
+            if (!tile_scores(S, Kt + j0, ldt, qt_, ldqk, i0, nq, j0, nk, hd, scale, slope, mask, T))
                 continue;
             for (int64_t r = 0; r < nq; r++) {
                 float *s = S + r * BK, mx = mrow[r];
@@ -179,7 +215,7 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, i
                 for (int64_t d = 0; d < hd; d++) a[d] *= corr;
             }
             /* acc (nq, hd) += P (nq, nk) @ V (nk, hd) */
-            tile_gemm(acc, hd, S, BK, 1, vb + j0 * ldv, ldv, nq, hd, nk, 1.0f, 1.0f);
+            tile_gemm(acc, hd, S, BK, 1, vb + j0 * ldp, ldp, nq, hd, nk, 1.0f, 1.0f);
         }
         for (int64_t r = 0; r < nq; r++) {
             float inv = 1.0f / lrow[r];
@@ -197,34 +233,39 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
                         int64_t H, int64_t hd, attn_scratch *ws) {
     const float scale = 1.0f / sqrtf((float)hd);
     const int64_t D = H * hd;
-    LEXT_ASSERT(B * T <= ws->max_tokens && ws->vt);
+    LEXT_ASSERT(B * kt_ld(T) <= ws->max_tokens + ws->max_tokens / 4 + 64 && ws->vt);
     transpose_heads(ws->kt, k, ldqk, B, T, H, hd);
     transpose_heads(ws->vt, v, ldv, B, T, H, hd);
+    stage_heads(ws->qp, q, ldqk, B, T, H, hd);
+    stage_heads(ws->kp, k, ldqk, B, T, H, hd);
+    stage_heads(ws->dop, dout, D, B, T, H, hd);
+    const int64_t ldp = hd_ld(hd);
     /* one task per (b, h): dK and dV rows are summed over query tiles inside one task, so
      * there are no races and one summation order for any thread count */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_threads)
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t h = bh % H, b = bh / H;
         float *S = scratch_of(ws), *dP = S + BQ * BK, *Drow = dP + BQ * BK + BQ * hd;
-        const float *Kt = ws->kt + bh * hd * T, *Vt = ws->vt + bh * hd * T; /* (hd, T) each */
+        const int64_t ldt = kt_ld(T);
+        const float *Kt = ws->kt + bh * hd * ldt, *Vt = ws->vt + bh * hd * ldt; /* (hd, ldt) */
         const float slope = slopes ? slopes[h] : 0.0f;
-        const float *kb = k + b * T * ldqk + h * hd;
+        const float *kb = ws->kp + bh * T * ldp; /* staged rows, (T, ldp) */
         float *dkb = dk + b * T * lddqk + h * hd, *dvb = dv + b * T * lddv + h * hd;
         const float *lseb = lse + (b * H + h) * T;
         for (int64_t i0 = 0; i0 < T; i0 += BQ) {
             int64_t nq = T - i0 < BQ ? T - i0 : BQ;
-            const float *qt = q + (b * T + i0) * ldqk + h * hd;
-            const float *dot = dout + (b * T + i0) * D + h * hd;
+            const float *qt = ws->qp + (bh * T + i0) * ldp;
+            const float *dot = ws->dop + (bh * T + i0) * ldp;
             float *dqt = dq + (b * T + i0) * lddqk + h * hd;
             for (int64_t r = 0; r < nq; r++) { /* D_i = dO_i . O_i */
-                const float *o = out + (b * T + i0 + r) * D + h * hd, *g = dot + r * D;
+                const float *o = out + (b * T + i0 + r) * D + h * hd, *g = dot + r * ldp;
                 float s = 0.0f;
                 for (int64_t d = 0; d < hd; d++) s += g[d] * o[d];
                 Drow[r] = s;
             }
             for (int64_t j0 = lext_attn_lo(mask, T, i0); j0 < i0 + nq; j0 += BK) {
                 int64_t nk = i0 + nq - j0 < BK ? i0 + nq - j0 : BK;
-                if (!tile_scores(S, Kt + j0, T, qt, ldqk, i0, nq, j0, nk, hd, scale, slope, mask,
+                if (!tile_scores(S, Kt + j0, ldt, qt, ldp, i0, nq, j0, nk, hd, scale, slope, mask,
                                  T))
                     continue;
                 for (int64_t r = 0; r < nq; r++) { /* P = exp(S - lse); masked -> 0 */
@@ -233,17 +274,17 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
                     for (int64_t c = 0; c < nk; c++) s[c] = lext_expf(s[c] - l);
                 }
                 /* dV (nk, hd) += P^T (nk, nq) @ dO (nq, hd) */
-                tile_gemm(dvb + j0 * lddv, lddv, S, 1, BK, dot, D, nk, hd, nq, 1.0f, 1.0f);
+                tile_gemm(dvb + j0 * lddv, lddv, S, 1, BK, dot, ldp, nk, hd, nq, 1.0f, 1.0f);
                 /* dP (nq, nk) = dO (nq, hd) @ V^T (hd, nk) */
-                tile_gemm(dP, BK, dot, D, 1, Vt + j0, T, nq, nk, hd, 1.0f, 0.0f);
+                tile_gemm(dP, BK, dot, ldp, 1, Vt + j0, ldt, nq, nk, hd, 1.0f, 0.0f);
                 for (int64_t r = 0; r < nq; r++) { /* dS = P (dP - D_i), reusing dP */
                     float *p = S + r * BK, *g = dP + r * BK;
                     for (int64_t c = 0; c < nk; c++) g[c] = p[c] * (g[c] - Drow[r]);
                 }
                 /* dQ (nq, hd) += scale dS (nq, nk) @ K (nk, hd) */
-                tile_gemm(dqt, lddqk, dP, BK, 1, kb + j0 * ldqk, ldqk, nq, hd, nk, scale, 1.0f);
+                tile_gemm(dqt, lddqk, dP, BK, 1, kb + j0 * ldp, ldp, nq, hd, nk, scale, 1.0f);
                 /* dK (nk, hd) += scale dS^T (nk, nq) @ Q (nq, hd) */
-                tile_gemm(dkb + j0 * lddqk, lddqk, dP, 1, BK, qt, ldqk, nk, hd, nq, scale, 1.0f);
+                tile_gemm(dkb + j0 * lddqk, lddqk, dP, 1, BK, qt, ldp, nk, hd, nq, scale, 1.0f);
             }
         }
     }

@@ -20,14 +20,18 @@
 
 #include "lext.h"
 
-/* Scratch sized once: per-thread tiles for head dimension hd, and the keys and values of
- * up to max_tokens rows transposed per (batch, head), (B, H, hd, T), so that each tile
- * reads K^T and V^T as rows instead of transposing them again. */
+/* Scratch sized once: per-thread tiles for head dimension hd, and the operands of the tile
+ * products staged per (batch, head) for up to max_tokens rows: keys and values transposed
+ * (B, H, hd, ~T) so that each tile reads K^T and V^T as rows instead of transposing them
+ * again, and rows of v (and for the backward q, k, dout) copied to (B, H, T, hdp) with a
+ * padded row stride. Both paddings keep the rows a kernel streams through from falling
+ * into a few L1 sets (see attention.c). */
 typedef struct {
     float *buf;
     size_t per_thread; /* floats */
     int n_threads;
-    float *kt, *vt;    /* (max_tokens * H * hd) each; vt only with backward */
+    float *kt, *vt;          /* transposed keys, values; vt only with backward */
+    float *vp, *qp, *kp, *dop; /* padded rows; qp, kp, dop only with backward */
     int64_t max_tokens;
 } attn_scratch;
 
