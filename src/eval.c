@@ -8,6 +8,20 @@
 #include <math.h>
 #include <string.h>
 
+/* Whether a mask at length L admits every causal pair: then it is plain causal attention
+ * there (bca up to its block, a window at least L wide), and its results equal causal's. */
+static bool is_causal_at(const lext_attn *a, int64_t L) {
+    return a->mode == LEXT_ATTN_CAUSAL || (a->mode == LEXT_ATTN_BCA && L <= a->block) ||
+           (a->mode == LEXT_ATTN_WINDOW && L <= a->window);
+}
+
+/* An earlier mode whose cell at length L computes exactly the same thing, or -1. */
+static int64_t same_as_earlier(const lext_attn *modes, size_t k, int64_t L) {
+    for (size_t e = 0; e < k; e++)
+        if (is_causal_at(&modes[e], L) && is_causal_at(&modes[k], L)) return (int64_t)e;
+    return -1;
+}
+
 lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *lengths,
                           size_t n_lengths, const lext_attn *modes, size_t n_modes,
                           int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
@@ -50,7 +64,8 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
                          "learned positions stop at train_len %d", c->train_len);
                 continue;
             }
-            total += (int64_t)s.docs_used * (N / lengths[li]);
+            if (same_as_earlier(modes, k, lengths[li]) < 0)
+                total += (int64_t)s.docs_used * (N / lengths[li]);
         }
 
     if (batch_tokens < N) batch_tokens = N;
@@ -69,6 +84,13 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
         for (size_t k = 0; !st && k < n_modes; k++) {
             lext_eval_cell *cell = &cells[li * n_modes + k];
             if (cell->skipped) continue;
+            const int64_t twin = same_as_earlier(modes, k, L);
+            if (twin >= 0) { /* e.g. bca at L <= l: the causal cell's numbers, bit for bit */
+                const lext_attn own = cell->attn;
+                *cell = cells[li * n_modes + (size_t)twin];
+                cell->attn = own;
+                continue;
+            }
             pr.length = L;
             pr.mode = modes[k].mode;
             pr.cell = li * n_modes + k;

@@ -154,7 +154,13 @@ TEST(eval_protocol_counts_and_segments) {
             for (int k = 0; k < 2; k++) {
                 const lext_eval_cell *c = &cells[li * 2 + k];
                 int64_t L = lengths[li], segs = (64 / L) * 4;
-                total += c->segments;
+                /* a bca cell at L <= block is causal attention: copied, not evaluated again */
+                bool copied = k == 1 && modes[1].mode == LEXT_ATTN_BCA && L <= modes[1].block;
+                if (!copied) total += c->segments;
+                if (copied)
+                    CHECK(c->loss_sum == cells[li * 2].loss_sum && c->tokens == cells[li * 2].tokens &&
+                              c->attn.mode == LEXT_ATTN_BCA,
+                          "L=%lld: bca at L <= l must repeat causal's numbers", (long long)L);
                 CHECK(c->length == L && c->attn.mode == modes[k].mode && !c->skipped,
                       "cell %d,%d identity", li, k);
                 CHECK(c->docs == 4 && c->segments == segs && c->tokens == segs * (L - 1),
