@@ -187,7 +187,8 @@ typedef struct {
     bool tty;
     int step, n_steps;
     double t0;
-    FILE *cmds; /* the exact commands, for the report */
+    double step_s; /* the steps' own wall time, earlier runs' included (from their logs) */
+    FILE *cmds;    /* the exact commands, for the report */
 } runner;
 
 static double now_s(void) {
@@ -211,13 +212,30 @@ static void quote_cmd(char *buf, size_t n, char *const argv[]) {
     }
 }
 
+/* The seconds recorded on a finished step's log ("# seconds N" last), or 0. */
+static double logged_seconds(const char *log) {
+    FILE *f = fopen(log, "r");
+    char buf[4096];
+    double s = 0;
+    while (f && fgets(buf, sizeof buf, f))
+        if (strncmp(buf, "# seconds ", 10) == 0) s = atof(buf + 10);
+    if (f) fclose(f);
+    return s;
+}
+
 /* Runs `lext argv...` (argv[0] is ignored) as a child with its output into log; on a
- * terminal the last line it printed is shown live. Returns 0 when it succeeded. */
-static int run_step(runner *r, const char *what, char *const argv[], const char *log) {
+ * terminal the last line it printed is shown live. With done, the step's outputs are
+ * complete from an earlier run: it is recorded, not run. Returns 0 when it succeeded. */
+static int run_step(runner *r, const char *what, char *const argv[], const char *log, bool done) {
     r->step++;
     char line[8192];
     quote_cmd(line, sizeof line, argv);
-    if (r->cmds) fprintf(r->cmds, "%s\n", line);
+    if (r->cmds) fprintf(r->cmds, "%s%s\n", line, done ? "   # complete from an earlier run" : "");
+    if (done) {
+        printf("[%d/%d] %s: already complete\n", r->step, r->n_steps, what);
+        r->step_s += logged_seconds(log);
+        return 0;
+    }
     char el[32];
     fmt_duration(el, sizeof el, now_s() - r->t0);
     printf("[%d/%d %s] %s\n", r->step, r->n_steps, el, what);
@@ -268,6 +286,12 @@ static int run_step(runner *r, const char *what, char *const argv[], const char 
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         printf("    failed after %s; its output is in %s\n", el, log);
         return 1;
+    }
+    const double took = now_s() - t;
+    r->step_s += took;
+    if ((lf = fopen(log, "a"))) { /* for the report of a later run that skips this step */
+        fprintf(lf, "# seconds %.1f\n", took);
+        fclose(lf);
     }
     printf("    done in %s\n", el);
     fflush(stdout);
@@ -494,6 +518,18 @@ static void write_claims(FILE *md, const plan *p, const results *r) {
         fprintf(md, "| %s | %s | %s |\n", p->schemes[si], a, b);
     }
     fprintf(md, "\n");
+    /* a model that did not learn says little about extrapolation: say so */
+    double best1 = INFINITY;
+    for (size_t si = 0; si < p->n_schemes; si++)
+        if (r->eval[si]) best1 = fmin(best1, ppl_of(r->eval[si], p->train_len, "causal"));
+    for (size_t si = 0; si < p->n_schemes; si++) {
+        double v = r->eval[si] ? ppl_of(r->eval[si], p->train_len, "causal") : NAN;
+        if (isfinite(v) && v > 2 * best1)
+            fprintf(md, "Note: %s reached perplexity %.2f at the training length, more than twice "
+                        "the best model's %.2f: it learned little at this budget, so its growth "
+                        "numbers say little about extrapolation.\n\n",
+                    p->schemes[si], v, best1);
+    }
     char d[256];
     double g;
     /* 1. LeX keeps falling with length past l */
@@ -556,7 +592,7 @@ static void write_claims(FILE *md, const plan *p, const results *r) {
 }
 
 static void write_report(const plan *p, const results *r, const char *cmds_path, double seconds,
-                         const char *corpus_info) {
+                         double step_seconds, const char *corpus_info) {
     char path[1100];
     snprintf(path, sizeof path, "%s/REPORT.md", p->out);
     FILE *md = fopen(path, "w");
@@ -570,8 +606,9 @@ static void write_report(const plan *p, const results *r, const char *cmds_path,
                 "length with full causal attention and with blockwise causal attention (bca), "
                 "following the protocol of Sun et al. (2022), \"A Length-Extrapolatable Transformer\".\n\n",
             (double)p->lengths[p->n_lengths - 1] / (double)p->train_len);
-    char el[32];
+    char el[32], st[32];
     fmt_duration(el, sizeof el, seconds);
+    fmt_duration(st, sizeof st, step_seconds);
     fprintf(md, "## Setup\n\n");
     fprintf(md, "- corpus: %s\n", corpus_info);
     fprintf(md, "- model: %lld layers, %lld heads, dim %lld, ffn %lld, byte-level (256 tokens), tied embedding\n",
@@ -584,9 +621,9 @@ static void write_report(const plan *p, const results *r, const char *cmds_path,
     fprintf(md, "- evaluation: the first %lld bytes of every test document that long, split into "
                 "segments of each length, each segment from a fresh context\n",
             (long long)p->lengths[p->n_lengths - 1]);
-    fprintf(md, "- wall time of this run: %s on %ld cores (steps already complete from an earlier "
-                "run were not redone)\n",
-            el, sysconf(_SC_NPROCESSORS_ONLN));
+    fprintf(md, "- wall time: %s for all the steps on %ld cores (%s for this invocation, which "
+                "skipped the steps already complete)\n",
+            st, sysconf(_SC_NPROCESSORS_ONLN), el);
     out2 o = {md};
     printf("\n");
     table_ppl(&o, p, r);
@@ -595,8 +632,12 @@ static void write_report(const plan *p, const results *r, const char *cmds_path,
     fprintf(md, "\n## Pictures\n\n![perplexity by length](ppl.svg)\n\n");
     for (size_t si = 0; si < p->n_schemes; si++)
         for (size_t k = 0; k < p->n_res; k++)
-            fprintf(md, "- [expected score by distance, %s at %lld](resolution/%s-%lld.svg)\n", p->schemes[si],
-                    (long long)p->res_lengths[k], p->schemes[si], (long long)p->res_lengths[k]);
+            for (int m = 0; m < 2; m++) {
+                if (m == 1 && p->res_lengths[k] <= p->train_len) continue;
+                fprintf(md, "- [expected score by distance, %s at %lld%s](resolution/%s-%lld%s.svg)\n",
+                        p->schemes[si], (long long)p->res_lengths[k], m ? ", bca" : "", p->schemes[si],
+                        (long long)p->res_lengths[k], m ? "-bca" : "");
+            }
     write_claims(md, p, r);
     fprintf(md, "\n## Exact commands\n\nEach step of this run, in order (`lext` is the binary that ran "
                 "them; rerunning `lext experiment` with the same options skips completed steps):\n\n```\n");
@@ -684,7 +725,7 @@ int cmd_experiment(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    runner r = {&p, is_tty(STDOUT_FILENO), 0, 0, now_s(), fopen(cmds_path, "w")};
+    runner r = {&p, is_tty(STDOUT_FILENO), 0, 0, now_s(), 0.0, fopen(cmds_path, "w")};
     char corpus_json[1100];
     snprintf(corpus_json, sizeof corpus_json, "%s/corpus.json", p.corpus);
     bool need_corpus = !exists(corpus_json);
@@ -698,7 +739,7 @@ int cmd_experiment(int argc, char **argv) {
     if (need_corpus) {
         arg(&a, "lext"), arg(&a, "corpus"), arg(&a, "%s", p.corpus_name), arg(&a, "%s", p.corpus);
         snprintf(log, sizeof log, "%s/logs/corpus.log", p.out);
-        rc = run_step(&r, "building the corpus", a.v, log);
+        rc = run_step(&r, "building the corpus", a.v, log, false);
         args_free(&a);
     }
     /* training */
@@ -707,13 +748,8 @@ int cmd_experiment(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, s);
         char what[256];
         snprintf(what, sizeof what, "training %s (%lld steps)", s, (long long)p.steps);
-        if (!fresh && model_done(path, p.steps)) {
-            r.step++;
-            printf("[%d/%d] %s: already complete in %s\n", r.step, r.n_steps, what, path);
-            if (r.cmds) fprintf(r.cmds, "# complete from an earlier run: training %s\n", s);
-            continue;
-        }
-        bool resume = !fresh && exists(path);
+        const bool done = !fresh && model_done(path, p.steps);
+        const bool resume = !fresh && !done && exists(path);
         arg(&a, "lext"), arg(&a, "train");
         if (resume) {
             arg(&a, "--resume"), arg(&a, "%s", path);
@@ -738,7 +774,7 @@ int cmd_experiment(int argc, char **argv) {
         arg(&a, "--log-every"), arg(&a, "%lld", (long long)(p.steps / 50 > 0 ? p.steps / 50 : 1));
         if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
         snprintf(log, sizeof log, "%s/logs/train-%s.log", p.out, s);
-        rc = run_step(&r, what, a.v, log);
+        rc = run_step(&r, what, a.v, log, done);
         args_free(&a);
     }
     /* evaluation */
@@ -748,12 +784,7 @@ int cmd_experiment(int argc, char **argv) {
         snprintf(json, sizeof json, "%s/eval/%s.json", p.out, s);
         char what[320]; /* room for the whole lengths list (256) */
         snprintf(what, sizeof what, "evaluating %s at %s, causal and bca", s, lengths);
-        if (!fresh && exists(json)) {
-            r.step++;
-            printf("[%d/%d] %s: already in %s\n", r.step, r.n_steps, what, json);
-            if (r.cmds) fprintf(r.cmds, "# complete from an earlier run: evaluating %s\n", s);
-            continue;
-        }
+        const bool done = !fresh && exists(json);
         arg(&a, "lext"), arg(&a, "eval"), arg(&a, "--model"), arg(&a, "%s", path);
         arg(&a, "--data"), arg(&a, "%s/test", p.corpus);
         arg(&a, "--lengths"), arg(&a, "%s", lengths);
@@ -761,7 +792,7 @@ int cmd_experiment(int argc, char **argv) {
         arg(&a, "--json"), arg(&a, "%s", json);
         if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
         snprintf(log, sizeof log, "%s/logs/eval-%s.log", p.out, s);
-        rc = run_step(&r, what, a.v, log);
+        rc = run_step(&r, what, a.v, log, done);
         args_free(&a);
     }
     /* attention resolution */
@@ -775,11 +806,7 @@ int cmd_experiment(int argc, char **argv) {
                 snprintf(json, sizeof json, "%s/resolution/%s-%lld%s.json", p.out, s, L, m ? "-bca" : "");
                 char what[256];
                 snprintf(what, sizeof what, "attention resolution of %s at %lld, %s", s, L, mode);
-                if (!fresh && exists(json)) {
-                    r.step++;
-                    printf("[%d/%d] %s: already in %s\n", r.step, r.n_steps, what, json);
-                    continue;
-                }
+                const bool done = !fresh && exists(json);
                 arg(&a, "lext"), arg(&a, "resolution"), arg(&a, "--model"), arg(&a, "%s", path);
                 arg(&a, "--data"), arg(&a, "%s/test", p.corpus);
                 arg(&a, "--length"), arg(&a, "%lld", L);
@@ -788,7 +815,7 @@ int cmd_experiment(int argc, char **argv) {
                 arg(&a, "--svg"), arg(&a, "%s/resolution/%s-%lld%s.svg", p.out, s, L, m ? "-bca" : "");
                 if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
                 snprintf(log, sizeof log, "%s/logs/resolution-%s-%lld%s.log", p.out, s, L, m ? "-bca" : "");
-                rc = run_step(&r, what, a.v, log);
+                rc = run_step(&r, what, a.v, log, done);
                 args_free(&a);
             }
     /* the picture */
@@ -797,7 +824,7 @@ int cmd_experiment(int argc, char **argv) {
         for (size_t si = 0; si < p.n_schemes; si++) arg(&a, "%s/eval/%s.json", p.out, p.schemes[si]);
         arg(&a, "-o"), arg(&a, "%s/ppl.svg", p.out);
         snprintf(log, sizeof log, "%s/logs/plot.log", p.out);
-        rc = run_step(&r, "plotting perplexity by length", a.v, log);
+        rc = run_step(&r, "plotting perplexity by length", a.v, log, false);
         args_free(&a);
     }
     if (r.cmds) fclose(r.cmds);
@@ -836,7 +863,7 @@ int cmd_experiment(int argc, char **argv) {
     } else {
         snprintf(corpus_info, sizeof corpus_info, "`%s` (no corpus.json)", p.corpus);
     }
-    write_report(&p, &res, cmds_path, now_s() - r.t0, corpus_info);
+    write_report(&p, &res, cmds_path, now_s() - r.t0, r.step_s, corpus_info);
     for (size_t si = 0; si < p.n_schemes; si++) {
         cJSON_Delete(res.eval[si]);
         for (size_t k = 0; k < 4; k++) cJSON_Delete(res.res[si][k][0]), cJSON_Delete(res.res[si][k][1]);

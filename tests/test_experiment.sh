@@ -77,7 +77,7 @@ check "every table cell is a number" '! grep -q "| n/a" "$tmp/res/REPORT.md"'
 # a rerun skips every finished step
 $LEXT experiment --config "$tmp/tiny.json" --corpus "$tmp/corpus" --out "$tmp/res" > "$tmp/rerun.log" 2>&1
 rc=$?
-check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already" "$tmp/rerun.log") -eq 25 ]'
+check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already complete" "$tmp/rerun.log") -eq 25 ]'
 
 # bad configs
 echo '{"schemes": ["rope"], "stepz": 3}' > "$tmp/bad1.json"
