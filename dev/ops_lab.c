@@ -75,8 +75,18 @@ int main(int argc, char **argv) {
     TIME("gelu fwd", 0, gelu_forward(fc2, fc, N * F));
     TIME("gelu bwd", 0, gelu_backward(fc2, fc, fc, N * F));
     TIME("residual", 0, residual_forward(y, x, att, N * D));
-    TIME("rotary fwd", 0, rotary_forward(qk, 2 * D, qkv, 3 * D, &rt, B, T, D, H));
-    TIME("rotary bwd", 0, rotary_backward(dqkv, 3 * D, qk, 2 * D, &rt, B, T, D, H));
+    TIME("rotary fwd (xpos)", 0, rotary_forward(qk, 2 * D, qkv, 3 * D, &rt, B, T, D, H));
+    TIME("rotary bwd (xpos)", 0, rotary_backward(dqkv, 3 * D, qk, 2 * D, &rt, B, T, D, H));
+    {
+        lext_config rc = c;
+        rc.pos = LEXT_POS_ROPE;
+        rotary_table rr;
+        rotary_table_init(&rr, &rc, T);
+        rotary_table_fill(&rr, &rc, 0, T, rotary_centre(T));
+        TIME("rotary fwd (rope)", 0, rotary_forward(qk, 2 * D, qkv, 3 * D, &rr, B, T, D, H));
+        TIME("rotary bwd (rope)", 0, rotary_backward(dqkv, 3 * D, qk, 2 * D, &rr, B, T, D, H));
+        rotary_table_free(&rr);
+    }
     double attf = 4.0 * B * H * T * T * hd / 2; /* causal half of QK^T and PV */
     TIME("attention fwd (causal)", attf, attention_forward(att, lse, qk, qk + D, 2 * D, qkv + 2 * D, 3 * D, NULL, &causal, B, T, H, hd, &ws));
     TIME("attention bwd (causal)", attf * 2.5, attention_backward(dqk, dqk + D, 2 * D, dqkv + 2 * D, 3 * D, y, att, lse, qk, qk + D, 2 * D, qkv + 2 * D, 3 * D, NULL, &causal, B, T, H, hd, &ws));
