@@ -730,6 +730,13 @@ static lext_status load(st_file *f, lext_model **out, lext_train_state *ts, bool
             if (vv && !s) {
                 memcpy(tmp.m, mm, m->num_params * sizeof(float));
                 memcpy(tmp.v, vv, m->num_params * sizeof(float));
+                /* moments that Adam could not have produced would poison every later step */
+                for (size_t k = 0; !s && k < m->num_params; k++)
+                    if (!isfinite(tmp.m[k]) || !isfinite(tmp.v[k]) || tmp.v[k] < 0.0f)
+                        s = lext_fail(LEXT_ERR_FORMAT,
+                                      "checkpoint %s: optimizer state entry %zu is invalid (m %g, "
+                                      "v %g: moments must be finite and v >= 0)",
+                                      f->path, k, (double)tmp.m[k], (double)tmp.v[k]);
             }
         }
     }

@@ -1560,3 +1560,26 @@ done:
     lext_model_free(m);
     unlink(path);
 }
+
+/* ---- 7. optimizer moments ---------------------------------------------------------------- */
+
+TEST(invalid_adam_moments_are_refused) {
+    lext_config c = small_config(LEXT_POS_XPOS, true);
+    lext_model *a = make_model(&c, 5);
+    const size_t np = lext_model_num_params(a);
+    const struct {
+        int which; /* 0: m, 1: v */
+        float value;
+    } bad[] = {{0, NAN}, {0, INFINITY}, {1, NAN}, {1, -1e-8f}, {1, INFINITY}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        lext_train_state ts;
+        fill_train_state(&ts, a);
+        (bad[i].which ? ts.v : ts.m)[np / 2] = bad[i].value;
+        const char *p = tpath("bad-moments.st");
+        CHECK(lext_checkpoint_save(p, a, &ts) == LEXT_OK, "save: %s", lext_last_error());
+        free_filled(&ts);
+        /* a weights-only load never looks at the moments; a training load must refuse them */
+        EXPECT_FAIL(p, LEXT_ERR_FORMAT, "optimizer state entry", TRAIN_ONLY);
+    }
+    lext_model_free(a);
+}
