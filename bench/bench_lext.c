@@ -7,7 +7,8 @@
  *                       [--seed S] --out MODEL.safetensors
  *       a freshly initialised model (lext_model_init), saved with lext_checkpoint_save so
  *       that the PyTorch side (bench/torch_bench.py) starts from the very same weights
- *   bench_lext train    --model MODEL --batches FILE [--lr X] [common options]
+ *   bench_lext train    --model MODEL --batches FILE [--lr X] [--precision fp32|bf16]
+ *                       [common options]
  *       one unit = zero_grad, forward with targets, backward, one AdamW step, on the next
  *       batch of FILE (cycling); the schedule is lext's warm-up + cosine with warmup 0,
  *       total_steps = warm-up units + timed units, peak lr X [1e-3]
@@ -106,7 +107,7 @@ typedef struct {
     const char *pos, *out;
     long long seed;
     /* runs */
-    const char *model, *batches, *prompt, *attn;
+    const char *model, *batches, *prompt, *attn, *precision;
     long long block, window, context, tokens;
     double lr;
     int warmup, reps, threads;
@@ -162,6 +163,7 @@ static void parse(opts *o, int argc, char **argv) {
         else if (!strcmp(a, "--batches")) o->batches = v;
         else if (!strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--attn")) o->attn = v;
+        else if (!strcmp(a, "--precision")) o->precision = v;
         else if (!strcmp(a, "--block")) o->block = int_arg(a, v);
         else if (!strcmp(a, "--window")) o->window = int_arg(a, v);
         else if (!strcmp(a, "--context")) o->context = int_arg(a, v);
@@ -270,6 +272,9 @@ static int cmd_train(const opts *o) {
     const int64_t B = b.B, T = b.W - 1;
     lext_ctx *ctx = NULL;
     check(lext_ctx_create(m, B, T, true, &ctx), "lext_ctx_create");
+    lext_precision prec = LEXT_PRECISION_FP32;
+    if (o->precision) check(lext_precision_parse(o->precision, &prec), "--precision");
+    check(lext_ctx_set_precision(ctx, prec), "lext_ctx_set_precision");
     lext_optim_config oc;
     lext_optim_config_default(&oc, o->warmup + o->reps);
     oc.lr = o->lr;
@@ -277,8 +282,8 @@ static int cmd_train(const opts *o) {
     lext_optim *opt = NULL;
     check(lext_optim_create(m, &oc, &opt), "lext_optim_create");
     print_config("train", m, o);
-    printf(",\"batch\":%lld,\"len\":%lld,\"lr\":%g,\"workspace_bytes\":%zu}\n", (long long)B,
-           (long long)T, o->lr, lext_ctx_bytes(ctx));
+    printf(",\"batch\":%lld,\"len\":%lld,\"lr\":%g,\"precision\":\"%s\",\"workspace_bytes\":%zu}\n",
+           (long long)B, (long long)T, o->lr, lext_precision_name(prec), lext_ctx_bytes(ctx));
     fflush(stdout);
 
     for (int k = 0; next_unit(o, k); k++) {

@@ -46,9 +46,14 @@ static void report(const lext_train_report *r, void *user) {
         if (r->n_stale_tmp)
             printf("removed %zu temporary file(s) %s.tmp.PID left by runs killed while saving\n",
                    r->n_stale_tmp, d->out);
-        printf("%s at step %lld of %lld, batch %lld x %d tokens, %d threads\n",
+        printf("%s at step %lld of %lld, batch %lld x %d tokens, %s, %d threads\n",
                r->resumed ? "resuming" : "training", (long long)r->start_step,
-               (long long)r->total_steps, (long long)r->batch, c->train_len, lext_get_threads());
+               (long long)r->total_steps, (long long)r->batch, c->train_len,
+               r->precision == LEXT_PRECISION_BF16
+                   ? "bf16 matrix products (operands rounded to bf16, fp32 accumulation and "
+                     "master weights)"
+                   : "fp32",
+               lext_get_threads());
         break;
     }
     case LEXT_TRAIN_STEP:
@@ -89,7 +94,7 @@ int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     lext_train_opts o;
     lext_train_opts_default(&o);
-    const char *pos = "xpos", *data = NULL, *val = NULL, *out = "model.safetensors", *resume = NULL;
+    const char *pos = "xpos", *precision = NULL, *data = NULL, *val = NULL, *out = "model.safetensors", *resume = NULL;
     int64_t layers = 4, heads = 4, dim = 256, ffn = 0, train_len = 256, batch = 16, steps = 1000;
     int64_t warmup = -1, eval_every = 0, save_every = 0, stop_after = 0, log_every = 0;
     int64_t val_batches = 8, seed = 1, threads = 0;
@@ -127,6 +132,8 @@ int cmd_train(int argc, char **argv) {
         {"--stop-after", OPT_INT, &stop_after, 0, (double)(1LL << 40), "stop (and save) after K steps of this run", 0},
         {"--log-every", OPT_INT, &log_every, 1, (double)(1LL << 40), "report every K steps [1 on a terminal, else 10]", 0},
         {"--seed", OPT_INT, &seed, 0, (double)INT64_MAX, "initialisation and data order [1]", 0},
+        {"--precision", OPT_STR, &precision, 0, 0,
+         "matrix products: fp32, or bf16 (fp32 master weights) [fp32; on resume the checkpoint's]", 0},
         {"--threads", OPT_INT, &threads, 1, 4096, "threads [all cores]", 0},
     };
     const size_t n = sizeof opts / sizeof *opts;
@@ -169,6 +176,8 @@ int cmd_train(int argc, char **argv) {
         o.optim.beta2 = b2;
         o.optim.eps = eps;
     }
+    if (precision && lext_precision_parse(precision, &o.precision))
+        return cli_lib_error(cmd, "--precision");
     display d = {is_tty(STDOUT_FILENO), false, NULL};
     o.data = data;
     o.val = val;

@@ -193,6 +193,21 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
 /* Backpropagates the loss of the last lext_forward (which must have had targets, on a
  * training workspace) and accumulates into the model's gradients. */
 lext_status lext_backward(lext_model *m, lext_ctx *ctx);
+/* Arithmetic of the matrix products of the linear layers (qkv, out, up, down, output
+ * projection). bf16: operands rounded to bfloat16, products accumulated in fp32, master
+ * weights, gradients and optimizer state in fp32 (see README, "Precision"). */
+typedef enum {
+    LEXT_PRECISION_AUTO = -1, /* lext_train_opts only: fp32 fresh, the checkpoint's on resume */
+    LEXT_PRECISION_FP32 = 0,
+    LEXT_PRECISION_BF16 = 1
+} lext_precision;
+const char *lext_precision_name(lext_precision p);
+/* Parses "fp32" or "bf16". */
+lext_status lext_precision_parse(const char *s, lext_precision *out);
+/* Sets the workspace's precision (a new workspace is fp32). bf16 allocates, once, a bf16
+ * copy of the parameters and two operand buffers of (max_batch * max_len) rows. */
+lext_status lext_ctx_set_precision(lext_ctx *ctx, lext_precision p);
+
 /* Logits of the last forward: (B, T, V). */
 const float *lext_ctx_logits(const lext_ctx *ctx);
 /* Number of targets counted by the last forward's loss. */
@@ -303,6 +318,7 @@ typedef struct {
     int64_t batch;            /* sequences per step */
     uint64_t seed;            /* the run's seed */
     char data_path[4096];     /* training data (informational; resume can override) */
+    lext_precision precision; /* of the run's matrix products (fp32 in older checkpoints) */
     float *m, *v;             /* Adam moments, num_params floats each; owned by caller */
 } lext_train_state;
 
@@ -467,6 +483,7 @@ typedef struct {
     uint64_t data_bytes;
     int64_t batch;
     bool resumed;
+    lext_precision precision;  /* of the matrix products */
     size_t n_stale_tmp;        /* temporary checkpoint files of dead runs removed beside out */
 } lext_train_report;
 
@@ -485,6 +502,7 @@ typedef struct {
     int64_t log_every;       /* STEP reports every K steps [1] */
     int64_t val_batches;     /* validation windows = val_batches * batch [8] */
     uint64_t seed;           /* initialisation and data order */
+    lext_precision precision; /* [AUTO]: fp32 for a fresh run, the checkpoint's on resume */
     volatile int *stop;      /* set (e.g. from SIGINT) to stop cleanly after the current step */
     void (*report)(const lext_train_report *r, void *user);
     void *user;

@@ -119,6 +119,7 @@ static cJSON *train_json(const lext_train_state *ts) {
     ok = ok && add_item(j, "seed", cJSON_CreateString(buf)) &&
          add_item(j, "batch", int_exact(ts->batch)) &&
          add_item(j, "data", cJSON_CreateString(ts->data_path)) &&
+         add_item(j, "precision", cJSON_CreateString(lext_precision_name(ts->precision))) &&
          add_item(j, "lr", num_exact(o->lr)) &&
          add_item(j, "min_lr_ratio", num_exact(o->min_lr_ratio)) &&
          add_item(j, "warmup", int_exact(o->warmup)) &&
@@ -649,6 +650,10 @@ static lext_status parse_train(const st_file *f, lext_train_state *ts, bool *has
               get_num(j, "weight_decay", &ts->optim.weight_decay) &&
               get_num(j, "grad_clip", &ts->optim.grad_clip);
     for (int i = 0; ok && i < 4; i++) ok = get_hex(cJSON_GetArrayItem(rng, i), &ts->rng.s[i]);
+    /* "precision" came with bf16 training; a checkpoint without it trained in fp32 */
+    const cJSON *prec = cJSON_GetObjectItemCaseSensitive(j, "precision");
+    ts->precision = LEXT_PRECISION_FP32;
+    if (ok && prec) ok = cJSON_IsString(prec) && lext_precision_parse(prec->valuestring, &ts->precision) == LEXT_OK;
     if (ok) snprintf(ts->data_path, sizeof ts->data_path, "%s", data->valuestring);
     if (ok && (ts->rng.s[0] | ts->rng.s[1] | ts->rng.s[2] | ts->rng.s[3]) == 0) ok = false;
     if (ok && (ts->step < 0 || ts->batch < 1)) ok = false;

@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "model.h"
 #include "ops.h"
+#include "precision.h"
 
 #include <math.h>
 #include <string.h>
@@ -110,8 +111,61 @@ lext_status lext_ctx_create(const lext_model *m, int64_t max_batch, int64_t max_
     return LEXT_OK;
 }
 
+static const char *const precision_names[] = {"fp32", "bf16"};
+
+const char *lext_precision_name(lext_precision p) {
+    return p == LEXT_PRECISION_FP32 || p == LEXT_PRECISION_BF16 ? precision_names[p] : "auto";
+}
+
+lext_status lext_precision_parse(const char *s, lext_precision *out) {
+    for (int p = LEXT_PRECISION_FP32; p <= LEXT_PRECISION_BF16; p++)
+        if (s && strcmp(s, precision_names[p]) == 0) {
+            *out = (lext_precision)p;
+            return LEXT_OK;
+        }
+    return lext_fail(LEXT_ERR_ARG, "unknown precision '%s' (expected fp32 or bf16)",
+                     s ? s : "(null)");
+}
+
+static void bf16_buffers_free(lext_ctx *ctx) {
+    lext_free(ctx->wbf);
+    lext_free(ctx->xbf);
+    lext_free(ctx->dybf);
+    ctx->wbf = ctx->xbf = ctx->dybf = NULL;
+    ctx->bf16_bytes = 0;
+}
+
+lext_status lext_ctx_set_precision(lext_ctx *ctx, lext_precision p) {
+    if (p != LEXT_PRECISION_FP32 && p != LEXT_PRECISION_BF16)
+        return lext_fail(LEXT_ERR_ARG, "a workspace's precision is fp32 or bf16");
+    ctx->have_forward = false; /* a backward must follow a forward of the same precision */
+    if (p == LEXT_PRECISION_FP32) {
+        bf16_buffers_free(ctx);
+        ctx->precision = p;
+        return LEXT_OK;
+    }
+    if (ctx->precision == p) return LEXT_OK;
+    const lext_config *c = &ctx->model->cfg;
+    const size_t N = (size_t)(ctx->max_batch * ctx->max_len), D = (size_t)c->d_model,
+                 F = (size_t)c->d_ff, V = (size_t)c->vocab_size;
+    const size_t nw = ctx->model->num_params, nx = N * (D > F ? D : F);
+    size_t ny = 3 * D > F ? 3 * D : F;
+    ny = N * (ny > V ? ny : V);
+    lext_status s = lext_alloc((void **)&ctx->wbf, nw * sizeof(float), "bf16 weight copy");
+    if (!s) s = lext_alloc((void **)&ctx->xbf, nx * sizeof(float), "bf16 operand buffer");
+    if (!s) s = lext_alloc((void **)&ctx->dybf, ny * sizeof(float), "bf16 operand buffer");
+    if (s) {
+        bf16_buffers_free(ctx);
+        return s;
+    }
+    ctx->bf16_bytes = (nw + nx + ny) * sizeof(float);
+    ctx->precision = p;
+    return LEXT_OK;
+}
+
 void lext_ctx_free(lext_ctx *ctx) {
     if (!ctx) return;
+    bf16_buffers_free(ctx);
     lext_free(ctx->arena);
     rotary_table_free(&ctx->rot);
     attn_scratch_free(&ctx->ws);
@@ -120,7 +174,7 @@ void lext_ctx_free(lext_ctx *ctx) {
 }
 
 size_t lext_ctx_bytes(const lext_ctx *ctx) {
-    return ctx->bytes + (size_t)ctx->rot.cap * (size_t)ctx->rot.P * sizeof(float) * 4 +
+    return ctx->bytes + ctx->bf16_bytes + (size_t)ctx->rot.cap * (size_t)ctx->rot.P * sizeof(float) * 4 +
            ctx->ws.per_thread * (size_t)ctx->ws.n_threads * sizeof(float);
 }
 
@@ -132,6 +186,36 @@ static float *res_of(lext_ctx *ctx, int l) {
     const lext_config *c = &ctx->model->cfg;
     size_t N = (size_t)(ctx->B * ctx->T);
     return ctx->training ? ctx->res + (size_t)l * N * (size_t)c->d_model : ctx->res;
+}
+
+/* ---- the matrix products of the linear layers, in the workspace's precision ------------ */
+
+/* The weight matrix a product reads: w itself in fp32; in bf16 its rounding, at the same
+ * offset in ctx->wbf as w in the flat parameter array. */
+static const float *mm_weight(const lext_ctx *ctx, const float *w) {
+    return ctx->wbf ? ctx->wbf + (w - ctx->model->params) : w;
+}
+
+/* linear_forward in the workspace's precision: y = bf16(x) bf16(w)^T + b in bf16 mode. */
+static void mm_forward(lext_ctx *ctx, float *out, const float *inp, const float *w,
+                       const float *b, int64_t N, int64_t n_in, int64_t n_out) {
+    if (ctx->wbf) inp = bf16_round(ctx->xbf, inp, (size_t)(N * n_in));
+    linear_forward(out, inp, mm_weight(ctx, w), b, N, n_in, n_out);
+}
+
+/* linear_backward in the workspace's precision; in bf16 mode (precision.h):
+ * dx += bf16(dy) bf16(w), dw += bf16(dy)^T bf16(x), db += column sums of the fp32 dy. */
+static void mm_backward(lext_ctx *ctx, float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, int64_t N, int64_t n_in,
+                        int64_t n_out) {
+    if (!ctx->wbf) {
+        linear_backward(dinp, dw, db, dout, inp, w, N, n_in, n_out);
+        return;
+    }
+    if (db) linear_backward(NULL, NULL, db, dout, NULL, NULL, N, n_in, n_out);
+    const float *dy = bf16_round(ctx->dybf, dout, (size_t)(N * n_out));
+    const float *x = dw ? bf16_round(ctx->xbf, inp, (size_t)(N * n_in)) : NULL;
+    linear_backward(dinp, dw, NULL, dy, x, mm_weight(ctx, w), N, n_in, n_out);
 }
 
 /* ---- forward --------------------------------------------------------------------------- */
@@ -172,6 +256,7 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
 
     const pos_hooks ph = pos_hooks_of(c->pos);
     const model_tensors *w = &m->w;
+    if (ctx->wbf) bf16_round(ctx->wbf, m->params, m->num_params); /* this step's weights */
     float *x = res_of(ctx, 0);
     embed_forward(x, tokens, w->embed, N, D);
     if (ph.embed_add)
@@ -184,7 +269,7 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
         float *xin = res_of(ctx, l), *xout = res_of(ctx, l + 1);
         layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, xin, lw->attn_norm_w, lw->attn_norm_b,
                           N, D, (float)c->norm_eps);
-        linear_forward(a->qkv, a->ln1, lw->qkv_w, lw->qkv_b, N, D, 3 * D);
+        mm_forward(ctx, a->qkv, a->ln1, lw->qkv_w, lw->qkv_b, N, D, 3 * D);
         const float *q = a->qkv, *k = a->qkv + D;
         int64_t ldqk = 3 * D;
         if (ph.rotary) {
@@ -195,18 +280,18 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
                           &mask, B, T, H, hd, &ctx->ws);
         if (ctx->scores)
             scores_accumulate(ctx->scores, l, q, k, ldqk, m->alibi_slopes, &mask, B, T, H, hd);
-        linear_forward(ctx->tmp, a->att, lw->out_w, lw->out_b, N, D, D);
+        mm_forward(ctx, ctx->tmp, a->att, lw->out_w, lw->out_b, N, D, D);
         residual_forward(a->res_mid, xin, ctx->tmp, N * D);
         layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, lw->mlp_norm_w,
                           lw->mlp_norm_b, N, D, (float)c->norm_eps);
-        linear_forward(a->fc, a->ln2, lw->up_w, lw->up_b, N, D, F);
+        mm_forward(ctx, a->fc, a->ln2, lw->up_w, lw->up_b, N, D, F);
         gelu_forward(a->fc_act, a->fc, N * F);
-        linear_forward(ctx->tmp, a->fc_act, lw->down_w, lw->down_b, N, F, D);
+        mm_forward(ctx, ctx->tmp, a->fc_act, lw->down_w, lw->down_b, N, F, D);
         residual_forward(xout, a->res_mid, ctx->tmp, N * D);
     }
     layernorm_forward(ctx->lnf, ctx->lnf_mean, ctx->lnf_rstd, res_of(ctx, c->n_layer), w->norm_w,
                       w->norm_b, N, D, (float)c->norm_eps);
-    linear_forward(ctx->logits, ctx->lnf, w->lm_head, NULL, N, D, V);
+    mm_forward(ctx, ctx->logits, ctx->lnf, w->lm_head, NULL, N, D, V);
 
     ctx->n_targets = 0;
     if (targets) {
@@ -238,7 +323,7 @@ lext_status lext_backward(lext_model *m, lext_ctx *ctx) {
     memset(ctx->dlogits, 0, (size_t)(N * V) * sizeof(float));
     xent_backward(ctx->dlogits, ctx->logits, ctx->targets, N, V, 1.0f / (float)ctx->n_targets);
     memset(ctx->dln, 0, (size_t)(N * D) * sizeof(float));
-    linear_backward(ctx->dln, g->lm_head, NULL, ctx->dlogits, ctx->lnf, w->lm_head, N, D, V);
+    mm_backward(ctx, ctx->dln, g->lm_head, NULL, ctx->dlogits, ctx->lnf, w->lm_head, N, D, V);
     memset(ctx->dres, 0, (size_t)(N * D) * sizeof(float));
     layernorm_backward(ctx->dres, g->norm_w, g->norm_b, ctx->dln, ctx->lnf_mean, ctx->lnf_rstd,
                        res_of(ctx, c->n_layer), w->norm_w, N, D);
@@ -248,17 +333,17 @@ lext_status lext_backward(lext_model *m, lext_ctx *ctx) {
         layer_acts *a = acts_of(ctx, l);
         /* MLP: xout = res_mid + down(gelu(up(ln2(res_mid)))); dres holds d xout */
         memset(ctx->dfc_act, 0, (size_t)(N * F) * sizeof(float));
-        linear_backward(ctx->dfc_act, lg->down_w, lg->down_b, ctx->dres, a->fc_act, lw->down_w, N,
+        mm_backward(ctx, ctx->dfc_act, lg->down_w, lg->down_b, ctx->dres, a->fc_act, lw->down_w, N,
                         F, D);
         memset(ctx->dfc, 0, (size_t)(N * F) * sizeof(float));
         gelu_backward(ctx->dfc, ctx->dfc_act, a->fc, N * F);
         memset(ctx->dln, 0, (size_t)(N * D) * sizeof(float));
-        linear_backward(ctx->dln, lg->up_w, lg->up_b, ctx->dfc, a->ln2, lw->up_w, N, D, F);
+        mm_backward(ctx, ctx->dln, lg->up_w, lg->up_b, ctx->dfc, a->ln2, lw->up_w, N, D, F);
         layernorm_backward(ctx->dres, lg->mlp_norm_w, lg->mlp_norm_b, ctx->dln, a->ln2_mean,
                            a->ln2_rstd, a->res_mid, lw->mlp_norm_w, N, D);
         /* attention: res_mid = xin + out(att); dres now holds d res_mid */
         memset(ctx->dln, 0, (size_t)(N * D) * sizeof(float));
-        linear_backward(ctx->dln, lg->out_w, lg->out_b, ctx->dres, a->att, lw->out_w, N, D, D);
+        mm_backward(ctx, ctx->dln, lg->out_w, lg->out_b, ctx->dres, a->att, lw->out_w, N, D, D);
         memset(ctx->dqkv, 0, (size_t)(N * 3 * D) * sizeof(float));
         const float *q = a->qkv, *k = a->qkv + D;
         float *dq = ctx->dqkv, *dk = ctx->dqkv + D;
@@ -273,7 +358,7 @@ lext_status lext_backward(lext_model *m, lext_ctx *ctx) {
                            &ctx->ws);
         if (ph.rotary) rotary_backward(ctx->dqkv, 3 * D, ctx->dqk, 2 * D, &ctx->rot, B, T, D, H);
         memset(ctx->dln, 0, (size_t)(N * D) * sizeof(float));
-        linear_backward(ctx->dln, lg->qkv_w, lg->qkv_b, ctx->dqkv, a->ln1, lw->qkv_w, N, D, 3 * D);
+        mm_backward(ctx, ctx->dln, lg->qkv_w, lg->qkv_b, ctx->dqkv, a->ln1, lw->qkv_w, N, D, 3 * D);
         layernorm_backward(ctx->dres, lg->attn_norm_w, lg->attn_norm_b, ctx->dln, a->ln1_mean,
                            a->ln1_rstd, res_of(ctx, l), lw->attn_norm_w, N, D);
     }

@@ -65,6 +65,12 @@ struct lext_ctx {
     float *sin_table;                 /* (max_len, D), sinusoidal only */
     /* backward scratch (training only) */
     float *dres, *dln, *dqkv, *dqk, *dfc, *dfc_act, *dlogits;
+    /* bf16 matrix products (lext_ctx_set_precision; precision.h), else all NULL */
+    lext_precision precision;
+    float *wbf;  /* (num_params) the parameters rounded to bf16, refreshed by each forward */
+    float *xbf;  /* (N, max(D, F)) a product's input rounded to bf16 */
+    float *dybf; /* (N, max(3D, F, V)) a product's output gradient rounded to bf16 */
+    size_t bf16_bytes;
     rotary_table rot;
     attn_scratch ws;
     lext_scores *scores; /* when set, the forward adds every layer's scores to it */

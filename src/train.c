@@ -37,6 +37,7 @@ void lext_train_opts_default(lext_train_opts *o) {
     o->log_every = 1;
     o->val_batches = 8;
     o->seed = 1;
+    o->precision = LEXT_PRECISION_AUTO;
 }
 
 static double now_s(void) {
@@ -61,6 +62,7 @@ typedef struct {
     int64_t n_val, B, T, total, start;
     lext_rng rng;
     uint64_t seed;
+    lext_precision precision;
     char data_path[4096];
     const char *last_saved; /* path of the last checkpoint this run wrote */
     int64_t last_saved_step;
@@ -80,6 +82,7 @@ static lext_status save(run *x, int64_t step) {
     ts.optim = *lext_optim_get_config(x->opt);
     ts.batch = x->B;
     ts.seed = x->seed;
+    ts.precision = x->precision;
     snprintf(ts.data_path, sizeof ts.data_path, "%s", x->data_path);
     ts.m = lext_optim_m(x->opt);
     ts.v = lext_optim_v(x->opt);
@@ -201,6 +204,9 @@ static lext_status setup(run *x) {
     x->T = c->train_len;
     x->B = o->batch > 0 ? o->batch : has_train ? ts.batch : 16;
     x->seed = has_train ? ts.seed : o->seed;
+    x->precision = o->precision != LEXT_PRECISION_AUTO ? o->precision
+                   : has_train                         ? ts.precision
+                                                       : LEXT_PRECISION_FP32;
     const char *dpath = o->data ? o->data : has_train ? ts.data_path : NULL;
     snprintf(x->data_path, sizeof x->data_path, "%s", dpath ? dpath : "");
     lext_optim_config oc = has_train ? ts.optim : o->optim;
@@ -229,6 +235,7 @@ static lext_status setup(run *x) {
     if (!s) s = lext_alloc((void **)&x->inp, (size_t)(x->B * x->T) * sizeof(int32_t), "batch");
     if (!s) s = lext_alloc((void **)&x->tgt, (size_t)(x->B * x->T) * sizeof(int32_t), "batch");
     if (!s) s = lext_ctx_create(x->m, x->B, x->T, true, &x->ctx);
+    if (!s) s = lext_ctx_set_precision(x->ctx, x->precision);
     if (!s) s = check_memory(x);
     if (!s && has_train) {
         memcpy(lext_optim_m(x->opt), ts.m, lext_model_num_params(x->m) * sizeof(float));
@@ -261,6 +268,7 @@ static lext_status setup(run *x) {
     x->r.n_val_skipped = o->val ? x->val_sampler.n_skipped : 0;
     x->r.data_bytes = x->data.total_bytes;
     x->r.batch = x->B;
+    x->r.precision = x->precision;
     x->r.total_steps = x->total;
     x->r.start_step = x->start;
     x->r.step = x->start;

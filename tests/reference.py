@@ -111,6 +111,49 @@ def attention_mask(T, mode="causal", block=None, window=None):
     return allowed
 
 
+# ---- bf16 matrix products (lext train --precision bf16) ---------------------------------
+
+
+def to_bf16(x):
+    """x rounded to the nearest bfloat16 (ties to even) from its float32 value, kept in x's
+    dtype. torch's own float32 -> bfloat16 conversion does the rounding."""
+    return x.to(torch.float32).to(torch.bfloat16).to(x.dtype)
+
+
+class BF16MatMul(torch.autograd.Function):
+    """y = bf16(x) @ bf16(w)^T with exact products and a wide sum; backward straight through
+    the rounding: dx = bf16(dy) @ bf16(w), dw = bf16(dy)^T @ bf16(x). The bias, added outside,
+    takes the unrounded dy."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return to_bf16(x) @ to_bf16(w).t()
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        dyr = to_bf16(dy)
+        dx = dyr @ to_bf16(w)
+        dw = dyr.reshape(-1, dy.shape[-1]).t() @ to_bf16(x).reshape(-1, x.shape[-1])
+        return dx, dw
+
+
+def matmul_t(x, w, precision):
+    """x @ w^T, in bf16 as lext computes it when precision == "bf16"."""
+    return BF16MatMul.apply(x, w) if precision == "bf16" else x @ w.t()
+
+
+class Linear(nn.Linear):
+    """nn.Linear whose product follows the model's precision."""
+
+    precision = "fp32"
+
+    def forward(self, x):
+        y = matmul_t(x, self.weight, self.precision)
+        return y + self.bias if self.bias is not None else y
+
+
 # ---- the model -------------------------------------------------------------------------
 
 
@@ -121,8 +164,8 @@ class Attention(nn.Module):
         self.cfg = cfg
         self.H = cfg["n_head"]
         self.hd = D // self.H
-        self.qkv = nn.Linear(D, 3 * D)
-        self.out = nn.Linear(D, D)
+        self.qkv = Linear(D, 3 * D)
+        self.out = Linear(D, D)
 
     def forward(self, x, allowed):
         cfg, H, hd = self.cfg, self.H, self.hd
@@ -150,8 +193,8 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, cfg):
         super().__init__()
-        self.up = nn.Linear(cfg["d_model"], cfg["d_ff"])
-        self.down = nn.Linear(cfg["d_ff"], cfg["d_model"])
+        self.up = Linear(cfg["d_model"], cfg["d_ff"])
+        self.down = Linear(cfg["d_ff"], cfg["d_model"])
         self.act = nn.GELU(approximate="tanh")
 
     def forward(self, x):
@@ -176,8 +219,11 @@ class LextReference(nn.Module):
     """Built from a config dict (the checkpoint's "lext" metadata JSON). state_dict() keys are
     exactly the checkpoint's tensor names; there are no buffers."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, precision="fp32"):
         super().__init__()
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"unknown precision {precision!r}")
+        self.precision = precision
         if cfg["pos"] not in POS_SCHEMES:
             raise ValueError(f"unknown position scheme {cfg['pos']!r}")
         self.cfg = dict(cfg)
@@ -188,7 +234,10 @@ class LextReference(nn.Module):
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg["n_layer"]))
         self.norm = nn.LayerNorm(D, eps=cfg["norm_eps"])
         if not cfg["tied"]:
-            self.lm_head = nn.Linear(D, V, bias=False)
+            self.lm_head = Linear(D, V, bias=False)
+        for mod in self.modules():
+            if isinstance(mod, Linear):
+                mod.precision = precision
 
     def forward(self, tokens, mode="causal", block=None, window=None):
         """tokens (B, T) int64 -> logits (B, T, V)."""
@@ -205,7 +254,7 @@ class LextReference(nn.Module):
         for layer in self.layers:
             x = layer(x, allowed)
         W = self.embed.weight if cfg["tied"] else self.lm_head.weight
-        return self.norm(x) @ W.t()
+        return matmul_t(self.norm(x), W, self.precision)
 
 
 def loss_fn(logits, targets):

@@ -216,6 +216,7 @@ static void fill_train_state(lext_train_state *ts, const lext_model *m) {
     ts->optim.grad_clip = 1.0 + 2.220446049250313e-16;
     ts->batch = 17;
     ts->seed = 0xdeadbeefcafef00dULL;
+    ts->precision = LEXT_PRECISION_BF16;
     snprintf(ts->data_path, sizeof ts->data_path, "/data/dir with spaces/\xc3\xbc\"quoted\"\\back\ttab");
     size_t np = lext_model_num_params(m);
     ts->m = malloc(np * sizeof(float));
@@ -372,6 +373,8 @@ TEST(train_state_roundtrip) {
         CHECK(got.batch == ts.batch, "batch");
         CHECK(got.seed == ts.seed, "seed %016llx", (unsigned long long)got.seed);
         CHECK(strcmp(got.data_path, ts.data_path) == 0, "data path '%s'", got.data_path);
+        CHECK(got.precision == LEXT_PRECISION_BF16, "precision %s",
+              lext_precision_name(got.precision));
         const lext_optim_config *o = &got.optim, *e = &ts.optim;
 #define SAME_D(f) CHECK(same_bits(&o->f, &e->f, sizeof(double)), "optim." #f " %.17g vs %.17g", o->f, e->f)
         SAME_D(lr);
@@ -1257,6 +1260,10 @@ TEST(bad_train_metadata) {
         {"batch", "2.5"},
         {"warmup", "0.5"},
         {"data", "3"},
+        {"precision", "\"fp16\""},
+        {"precision", "\"BF16\""},
+        {"precision", "1"},
+        {"precision", "null"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_edit e = edit_begin();
@@ -1280,6 +1287,22 @@ TEST(bad_train_metadata) {
     set_item(meta_of(e.hdr), "lext_train", cJSON_CreateNumber(1));
     EXPECT_FAIL(edit_end(&e, "train.safetensors"), LEXT_ERR_FORMAT,
                 "'lext_train' is not a JSON object string", TRAIN_ONLY | RC_TOO);
+    /* a checkpoint from before bf16 training has no "precision": it trained in fp32 */
+    {
+        ck_edit e0 = edit_begin();
+        cJSON_DeleteItemFromObjectCaseSensitive(e0.train, "precision");
+        const char *p0 = edit_end(&e0, "train.safetensors");
+        lext_model *m0 = NULL;
+        lext_train_state ts0 = {0};
+        ts0.precision = LEXT_PRECISION_BF16;
+        bool has0 = false;
+        CHECK(lext_checkpoint_load(p0, &m0, &ts0, &has0) == LEXT_OK && has0 &&
+                  ts0.precision == LEXT_PRECISION_FP32,
+              "no precision field: %s, precision %s", lext_last_error(),
+              lext_precision_name(ts0.precision));
+        lext_model_free(m0);
+        lext_train_state_free(&ts0);
+    }
     /* upper-case hex is accepted */
     e = edit_begin();
     set_item(e.train, "seed", cJSON_CreateString("DEADBEEFCAFEF00D"));

@@ -39,6 +39,22 @@ max|lext - ref| / max|ref| over the tensor (ref = the float64 reference):
     reference must agree there to 5% of sum_s lr_s (a real gradient moves them by
     ~sum_s lr_s), and the reference must leave them in place without rope/xpos.
 
+bf16 (--precision bf16; README "Precision"): the same tiny cases, lext with bf16 matrix
+products against the reference with the same bf16 products (reference.BF16MatMul: operands
+rounded by torch's float32 -> bfloat16 conversion, sums in float64): logits, loss, every
+gradient and the losses of 10 AdamW steps. Tolerance 1e-2, and 1e-5 in at least half of the
+cases. Why two: lext's operands are float32 values, the reference's float64 values of the
+same computation, about 1e-7 apart. When an operand lies closer than that to a midpoint
+between two bf16 numbers, the two round it to different neighbours: one bf16 step, 2^-8 of
+the operand, which moves a 16-term dot product by up to ~2^-8 of its largest term and
+reaches the logits and gradients at ~1e-3 (measured: 2 of the 10 cases, worst 3.8e-3). Where
+no operand flipped, lext and the reference agree to ~1e-7, as in fp32. Along 10 AdamW
+steps the weights drift by ~1e-7 (above), enough to flip some weight's rounding in every
+case: those losses agree to ~1e-4..3e-3. A bf16 product done wrong (an operand not rounded,
+the bias rounded, dy not rounded in the backward) moves every case by 1e-3..1e-2, so no case
+would reach 1e-5; and each case must also be closer to the bf16 reference than to the fp32
+one (typically 1e-2 away).
+
 The reference runs fresh every time (no stored numbers). The last line is
 "test_parity.py: N passed, M failed"; the exit status is non-zero on any failure.
 """
@@ -72,6 +88,9 @@ TOOL = os.path.join(ROOT, os.environ.get("LEXT_BUILD") or "build", "tests", "too
 TOL = 1e-4          # logits, loss, gradients, per-step losses / lr / grad norms
 TOL_TRAJ = 1e-3     # weights and gradient norms along the 10-step trajectory (docstring)
 TOL_WEIGHTS = TOL_TRAJ
+TOL_BF16 = 1e-2      # --precision bf16 against the reference's bf16 products, every case (docstring)
+TOL_BF16_EXACT = 1e-5  # ... in the cases that no rounding flip touched, at least BF16_MIN_EXACT of them
+BF16_MIN_EXACT = 0.5
 STEPS, LR, WARMUP, TOTAL, MIN_RATIO, WD = 10, 1e-2, 3, 8, 0.1, 0.1
 T_TRAIN, B_TRAIN = 12, 2
 BLOCK, WINDOW = 8, 5
@@ -170,9 +189,9 @@ def save_model(model, cfg, path):
     sio.save_file(tensors, path, metadata={"lext": json.dumps(cfg)})
 
 
-def load_reference(path, cfg):
+def load_reference(path, cfg, precision="fp32"):
     tensors, meta = sio.load(path)
-    model = ref.LextReference(cfg).double()
+    model = ref.LextReference(cfg, precision).double()
     model.load_state_dict({k: v.double() for k, v in tensors.items()}, strict=True)
     return model, tensors, meta
 
@@ -391,6 +410,54 @@ def run_case(label, cfg, seed, tmp):
     return worst
 
 
+def run_bf16_case(label, cfg, seed, tmp):
+    """--precision bf16 against the reference's bf16 products (reference.BF16MatMul): logits,
+    loss, every gradient, and 10 AdamW steps. Also measured against the fp32 reference, which
+    must explain lext's numbers far worse: proof that the products really are bf16."""
+    worst = {}
+    model = random_model(cfg, seed)
+    ckpt = os.path.join(tmp, "model.safetensors")
+    save_model(model, cfg, ckpt)
+    tokens, targets = make_batch(cfg, B_TRAIN, T_TRAIN, seed + 1)
+    batch = os.path.join(tmp, "batch.bin")
+    write_batch(batch, tokens, targets)
+    logits_path, grads_path = os.path.join(tmp, "logits.bin"), os.path.join(tmp, "grads.safetensors")
+    try:
+        out = run_tool(["--ckpt", ckpt, "--batch", batch, "--logits", logits_path,
+                        "--grads", grads_path, "--steps", str(STEPS), "--lr", repr(LR),
+                        "--warmup", str(WARMUP), "--total", str(TOTAL),
+                        "--min-lr-ratio", repr(MIN_RATIO), "--wd", repr(WD), "--precision", "bf16"])
+    except RuntimeError as e:
+        record(False, f"{label}: tool_parity (bf16 training run)", str(e))
+        return None
+    lext_logits = read_logits(logits_path, B_TRAIN, T_TRAIN, cfg["vocab_size"])
+    lext_grads, _ = sio.load(grads_path)
+    for precision in ("bf16", "fp32"):
+        model, _, _ = load_reference(ckpt, cfg, precision)
+        logits = model(tokens)
+        loss = ref.loss_fn(logits, targets)
+        loss.backward()
+        e_grads = max(rel_err(lext_grads[k], g) for k, g in grads_of(model).items())
+        worst[precision] = (rel_err(lext_logits, logits.detach()),
+                            scalar_err(out["loss"], loss.item()), e_grads)
+    e_logits, e_loss, e_grads = worst["bf16"]
+    record(e_logits <= TOL_BF16, f"{label}: bf16 logits", f"rel err {e_logits:.3g}")
+    record(e_loss <= TOL_BF16, f"{label}: bf16 loss", f"rel err {e_loss:.3g}")
+    record(e_grads <= TOL_BF16, f"{label}: bf16 gradients", f"worst rel err {e_grads:.3g}")
+    f_logits, _, f_grads = worst["fp32"]
+    record(f_logits > e_logits and f_grads > e_grads, f"{label}: bf16 products are bf16",
+           f"the fp32 reference is closer than the bf16 one: logits {f_logits:.3g} vs {e_logits:.3g}, "
+           f"gradients {f_grads:.3g} vs {e_grads:.3g}")
+    model, _, _ = load_reference(ckpt, cfg, "bf16")
+    log, final = ref.train(model, tokens, targets, STEPS, LR, WARMUP, TOTAL, MIN_RATIO, WD, 1.0)
+    e_steps = scalar_err(out["final_loss"], final)
+    if record(len(out["steps"]) == STEPS, f"{label}: bf16 lext ran {STEPS} steps"):
+        e_steps = max([e_steps] + [scalar_err(a[0], b[0]) for a, b in zip(out["steps"], log)])
+    record(e_steps <= TOL_BF16, f"{label}: bf16 losses of {STEPS} AdamW steps", f"worst rel err {e_steps:.3g}")
+    return {"logits": e_logits, "loss": e_loss, "grads": e_grads, "steps": e_steps,
+            "fp32-logits": f_logits, "fp32-grads": f_grads}
+
+
 def self_checks():
     """Checks of the reference's own building blocks against hand-computed values."""
     # ALiBi slopes: 8 heads -> 2^-1..2^-8; 3 heads -> 2^-4, 2^-8, then 2^-2 (from 4 heads)
@@ -462,6 +529,30 @@ def main():
               f"  bca {w.get('bca', float('nan')):.1e}/{w.get('bca-grads', float('nan')):.1e}"
               f"  window {w.get('window', float('nan')):.1e}/{w.get('window-grads', float('nan')):.1e}"
               f"  bca@T=l {w.get('bca@T=l', float('nan')):.1e}", flush=True)
+    print(f"bf16 matrix products (--precision bf16) against the reference's bf16 products "
+          f"(tol {TOL_BF16:g}; {TOL_BF16_EXACT:g} where no rounding flipped); "
+          f"last columns: lext bf16 against the fp32 reference", flush=True)
+    exact = ran = 0
+    for i, (label, cfg) in enumerate(CASES):
+        with tempfile.TemporaryDirectory(prefix="lext-parity-") as tmp:
+            try:
+                w = run_bf16_case(label, cfg, 5000 + 17 * i, tmp)
+            except Exception as ex:  # noqa: BLE001
+                record(False, f"{label}: the bf16 case raised", f"{type(ex).__name__}: {ex}")
+                w = None
+        if w is None:
+            print(f"  {label:<20} FAILED to run", flush=True)
+            continue
+        ran += 1
+        exact += max(w["logits"], w["loss"], w["grads"]) <= TOL_BF16_EXACT
+        print(f"  {label:<20} logits {w['logits']:.1e}  loss {w['loss']:.1e}  grads {w['grads']:.1e}"
+              f"  11 losses {w['steps']:.1e}   vs fp32: logits {w['fp32-logits']:.1e} grads {w['fp32-grads']:.1e}",
+              flush=True)
+    record(ran == len(CASES) and exact >= BF16_MIN_EXACT * len(CASES),
+           "bf16: most cases agree with the reference's bf16 products as closely as fp32 does",
+           f"{exact} of {len(CASES)} cases within {TOL_BF16_EXACT:g}")
+    print(f"  {exact} of {len(CASES)} cases agree to {TOL_BF16_EXACT:g} on logits, loss and every "
+          f"gradient (no rounding flip)", flush=True)
     print(f"({time.time() - start:.1f} s; bca/window columns: logits/gradients at T={T_LONG}, "
           f"l={BLOCK}, W={WINDOW})")
     print(f"test_parity.py: {passed} passed, {failed} failed")

@@ -15,6 +15,7 @@
  *   --lr X --warmup N --total N --min-lr-ratio X --wd X --clip X   optimizer settings
  *                     (defaults: lext_optim_config_default(total), total = N steps)
  *   --out PATH        saves the model after the steps with lext_checkpoint_save
+ *   --precision P     fp32 (default) or bf16: the workspace's matrix products
  *
  * A gradient (--grads) or training (--steps) run uses a training workspace; a logits-only
  * run uses an inference workspace (the path `lext eval` takes).
@@ -79,7 +80,7 @@ static double num_arg(const char *opt, const char *v) {
 
 int main(int argc, char **argv) {
     const char *ckpt = NULL, *batch = NULL, *logits_path = NULL, *grads_path = NULL,
-               *out_path = NULL, *attn_name = "causal";
+               *out_path = NULL, *attn_name = "causal", *precision = "fp32";
     long long block = -1, window = -1, steps = 0, warmup = -1, total = -1;
     double lr = -1, min_lr_ratio = -1, wd = -1, clip = -1;
     for (int i = 1; i < argc; i++) {
@@ -92,6 +93,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--grads")) grads_path = v;
         else if (!strcmp(a, "--out")) out_path = v;
         else if (!strcmp(a, "--attn")) attn_name = v;
+        else if (!strcmp(a, "--precision")) precision = v;
         else if (!strcmp(a, "--block")) block = (long long)num_arg(a, v);
         else if (!strcmp(a, "--window")) window = (long long)num_arg(a, v);
         else if (!strcmp(a, "--steps")) steps = (long long)num_arg(a, v);
@@ -142,6 +144,9 @@ int main(int argc, char **argv) {
     const bool training = grads_path != NULL || steps > 0;
     lext_ctx *ctx = NULL;
     check(lext_ctx_create(m, B, T, training, &ctx), "lext_ctx_create");
+    lext_precision prec;
+    check(lext_precision_parse(precision, &prec), "lext_precision_parse");
+    check(lext_ctx_set_precision(ctx, prec), "lext_ctx_set_precision");
 
     float loss = 0;
     lext_model_zero_grad(m);
