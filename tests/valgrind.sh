@@ -63,6 +63,7 @@ memcheck train-resume "$LEXT" train --resume "$M" --steps 6 --threads 1
 memcheck train-2-threads "$LEXT" train --data "$tmp/data" --layers 1 --dim 16 --heads 2 \
     --train-len 16 --batch 2 --steps 2 --pos rope --threads 2 --out "$tmp/t2.st"
 memcheck train-alibi-untied "$LEXT" train --data "$tmp/data" $SMALL --steps 2 --pos alibi --untied --out "$tmp/a.st"
+memcheck train-bf16 "$LEXT" train --data "$tmp/data" $SMALL --steps 2 --pos xpos --precision bf16 --out "$tmp/b.st"
 memcheck info "$LEXT" info "$M"
 memcheck eval "$LEXT" eval --model "$M" --data "$tmp/data" --lengths 16,32,64 --attn causal,bca,window \
     --json "$tmp/eval.json" --threads 1
