@@ -15,12 +15,8 @@ void embed_forward(float *out, const int32_t *tokens, const float *wte, int64_t 
 void embed_backward(float *dwte, const float *dout, const int32_t *tokens, int64_t N, int64_t C) {
 #pragma omp parallel
     {
-        int nt = 1, t = 0;
-#ifdef _OPENMP
-        nt = omp_get_num_threads();
-        t = omp_get_thread_num();
-#endif
-        int64_t c0 = C * t / nt, c1 = C * (t + 1) / nt;
+        int64_t c0, c1;
+        lext_thread_cols(C, &c0, &c1);
         for (int64_t n = 0; n < N; n++) {
             float *dst = dwte + (int64_t)tokens[n] * C;
             const float *src = dout + n * C;

@@ -62,4 +62,17 @@ static inline int lext_thread_id(void) {
 #endif
 }
 
+/* Inside a parallel region: this thread's share [*lo, *hi) of n columns. Reductions over
+ * rows (weight gradients, scatter-adds) split their output columns this way, so each
+ * thread owns its outputs and adds rows in one order whatever the thread count. */
+static inline void lext_thread_cols(int64_t n, int64_t *lo, int64_t *hi) {
+    int nt = 1, t = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+    t = omp_get_thread_num();
+#endif
+    *lo = n * t / nt;
+    *hi = n * (t + 1) / nt;
+}
+
 #endif

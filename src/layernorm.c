@@ -56,11 +56,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
         }
         /* parameter gradients: split over columns so each thread owns its outputs and the
          * sum over rows keeps one order whatever the thread count */
-        int nt = lext_num_threads(), t = lext_thread_id();
-#ifdef _OPENMP
-        nt = omp_get_num_threads();
-#endif
-        int64_t c0 = C * t / nt, c1 = C * (t + 1) / nt;
+        int64_t c0, c1;
+        lext_thread_cols(C, &c0, &c1);
         for (int64_t n = 0; n < N; n++) {
             const float *x = inp + n * C, *dy = dout + n * C;
             float m = mean[n], r = rstd[n];

@@ -35,12 +35,8 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
         /* column sums, split over columns: one summation order for any thread count */
 #pragma omp parallel
         {
-            int nt = 1, t = 0;
-#ifdef _OPENMP
-            nt = omp_get_num_threads();
-            t = omp_get_thread_num();
-#endif
-            int64_t o0 = n_out * t / nt, o1 = n_out * (t + 1) / nt;
+            int64_t o0, o1;
+            lext_thread_cols(n_out, &o0, &o1);
             for (int64_t n = 0; n < N; n++) {
                 const float *dy = dout + n * n_out;
                 for (int64_t o = o0; o < o1; o++) db[o] += dy[o];

@@ -4,24 +4,7 @@
 # good checkpoint.
 set -u
 cd "$(dirname "$0")/.."
-LEXT=${LEXT_BIN:-./lext}  # tests/run.sh: LEXT_BIN names another build of the CLI
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok()  { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
-
-# expect_fail NAME SUBSTRING CMD... : non-zero exit, stderr contains SUBSTRING, no crash
-expect_fail() {
-    local name=$1 want=$2; shift 2
-    local err rc
-    err=$("$@" 2>&1 >/dev/null); rc=$?
-    if [ $rc -eq 0 ]; then bad "$name: exit 0, expected failure"; return; fi
-    if [ $rc -ge 128 ]; then bad "$name: crashed (exit $rc): $err"; return; fi
-    if ! grep -qiF -- "$want" <<<"$err"; then bad "$name: message lacks '$want': $err"; return; fi
-    ok "$name"
-}
+. tests/lib.sh
 
 # a small corpus: documents of various lengths
 mkdir -p "$tmp/data/sub" "$tmp/empty" "$tmp/short"
@@ -121,5 +104,4 @@ cp "$tmp/blowup.st" "$tmp/blowup.orig"
 expect_fail "non-finite loss is reported" "non-finite" $LEXT train --resume "$tmp/blowup.st" --steps 8
 if cmp -s "$tmp/blowup.st" "$tmp/blowup.orig"; then ok "the last good checkpoint is untouched after a non-finite loss"; else bad "checkpoint changed after NaN"; fi
 
-echo "test_cli.sh: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary test_cli.sh

@@ -5,24 +5,7 @@
 # problem and a non-zero exit.
 set -u
 cd "$(dirname "$0")/.."
-LEXT=${LEXT_BIN:-./lext}  # tests/run.sh: LEXT_BIN names another build of the CLI
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok()  { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
-
-# expect_fail NAME SUBSTRING CMD... : non-zero exit, stderr contains SUBSTRING, no crash
-expect_fail() {
-    local name=$1 want=$2; shift 2
-    local err rc
-    err=$("$@" 2>&1 >/dev/null); rc=$?
-    if [ $rc -eq 0 ]; then bad "$name: exit 0, expected failure"; return; fi
-    if [ $rc -ge 128 ]; then bad "$name: crashed (exit $rc): $err"; return; fi
-    if ! grep -qiF -- "$want" <<<"$err"; then bad "$name: message lacks '$want': $err"; return; fi
-    ok "$name"
-}
+. tests/lib.sh
 # check NAME CMD... : the command succeeds
 check() {
     local name=$1; shift
@@ -173,5 +156,4 @@ expect_fail "plot of broken JSON" "not valid JSON" $LEXT plot "$tmp/broken.json"
 expect_fail "plot of other JSON" "not an eval report" $LEXT plot "$tmp/other.json" -o "$tmp/x.svg"
 expect_fail "plot with a bad --y" "--y" $LEXT plot "$tmp/a.json" -o "$tmp/x.svg" --y cubic
 
-echo "test_eval_cli.sh: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary test_eval_cli.sh

@@ -5,14 +5,8 @@
 # configs. It checks the pipeline, not the numbers.
 set -u
 cd "$(dirname "$0")/.."
-LEXT=${LEXT_BIN:-lext}  # tests/run.sh: LEXT_BIN names another build of the CLI
+. tests/lib.sh
 case $LEXT in /*) ;; *) LEXT=$PWD/$LEXT ;; esac  # absolute, as it always was here
-PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok()  { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 # documents of real-looking text (this repository's sources), 40 of them, >= 2000 bytes
@@ -91,5 +85,4 @@ done
 err=$($LEXT experiment --budget lots 2>&1 >/dev/null); rc=$?
 check "a bad --budget is refused" '[ $rc -ne 0 ] && echo "$err" | grep -q "budget"'
 
-echo "test_experiment.sh: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary test_experiment.sh

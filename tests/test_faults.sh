@@ -14,12 +14,7 @@
 # LEXT_FAULT_SEED fixes the kill times (default: random, printed).
 set -u
 cd "$(dirname "$0")/.."
-LEXT=${LEXT_BIN:-./lext}  # tests/run.sh: LEXT_BIN names another build of the CLI
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok()  { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+. tests/lib.sh
 note() { echo "     $1"; }
 
 mkdir -p "$tmp/data"
@@ -177,5 +172,4 @@ else
     fi
 fi
 
-echo "test_faults.sh: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary test_faults.sh

@@ -6,12 +6,8 @@
 # sanitized ones, so the inputs also meet ASan and UBSan there.
 set -u
 cd "$(dirname "$0")/.."
+. tests/lib.sh
 build=${LEXT_BUILD:-build}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok()  { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 
 for src in fuzz/fuzz_*.c; do
     t=$(basename "$src" .c); t=${t#fuzz_}
@@ -32,5 +28,4 @@ for src in fuzz/fuzz_*.c; do
         fi
     done
 done
-echo "test_fuzz_regressions.sh: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary test_fuzz_regressions.sh

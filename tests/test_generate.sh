@@ -5,12 +5,7 @@
 # no output), empty prompts, and every bad input rejected with a message and no output.
 set -u
 cd "$(dirname "$0")/.."
-LEXT=${LEXT_BIN:-./lext}  # tests/run.sh: LEXT_BIN names another build of the CLI
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok()  { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+. tests/lib.sh
 
 # expect_fail NAME SUBSTRING CMD... : non-zero exit, no crash, stderr contains SUBSTRING,
 # and nothing at all on stdout
@@ -56,7 +51,7 @@ M="$tmp/m.st"
 if ! $LEXT train --data "$tmp/data" --layers 1 --dim 32 --heads 2 --train-len 32 --batch 2 \
         --steps 20 --pos xpos --out "$M" > "$tmp/train.log" 2>&1; then
     bad "training the tiny model: $(tail -2 "$tmp/train.log")"
-    echo "test_generate.sh: $pass passed, $fail failed"
+    summary test_generate.sh
     exit 1
 fi
 G="$LEXT generate --model $M --threads 1"
@@ -164,5 +159,4 @@ expect_fail "--max-context with window" "--max-context applies to --attn causal 
 expect_fail "unknown option" "unknown option --bogus" $G --tokens 5 --bogus 1
 expect_fail "a stray argument" "unexpected argument" $G --tokens 5 extra
 
-echo "test_generate.sh: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary test_generate.sh
