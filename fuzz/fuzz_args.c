@@ -12,13 +12,14 @@
  *   6 cli_parse with `lext generate`'s options, then its checks of the sampling
  *     parameters and, when they pass, lext_sample with them
  *   7 cli_masks_parse + cli_masks_build (--attn, --block, --window of eval/resolution)
- * The option tables below copy the kinds and ranges of cli/cmd_train.c and
- * cli/cmd_generate.c (the commands keep theirs local).
+ * Train runs the command's own option table and checks (cli/trainopts.c); the generate
+ * table below copies the kinds and ranges of cli/cmd_generate.c, which keeps its own.
  */
 #include "args.h"
 #include "evalopts.h"
 #include "fuzz.h"
 #include "lext.h"
+#include "trainopts.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -64,59 +65,20 @@ static void check_opts(const cli_opt *o, size_t n) {
 }
 
 static void fuzz_train(int argc, char **argv) {
-    const char *pos = "xpos", *data = NULL, *val = NULL, *out = "model.safetensors", *resume = NULL;
-    int64_t layers = 4, heads = 4, dim = 256, ffn = 0, train_len = 256, batch = 16, steps = 1000;
-    int64_t warmup = -1, eval_every = 0, save_every = 0, stop_after = 0, log_every = 0;
-    int64_t val_batches = 8, seed = 1, threads = 0;
-    double lr = 3e-4, min_lr = 0.1, wd = 0.01, clip = 1.0, b1 = 0.9, b2 = 0.98, eps = 1e-6;
-    double gamma = 0.4, scale_base = 512, rope_base = 10000;
-    bool untied = false;
-    cli_opt opts[] = {
-        {"--data", OPT_STR, &data, 0, 0, "", 0},
-        {"--val", OPT_STR, &val, 0, 0, "", 0},
-        {"--out", OPT_STR, &out, 0, 0, "", 0},
-        {"--resume", OPT_STR, &resume, 0, 0, "", 0},
-        {"--pos", OPT_STR, &pos, 0, 0, "", 0},
-        {"--layers", OPT_INT, &layers, 1, 1024, "", 0},
-        {"--heads", OPT_INT, &heads, 1, 1024, "", 0},
-        {"--dim", OPT_INT, &dim, 1, 65536, "", 0},
-        {"--ffn", OPT_INT, &ffn, 1, 262144, "", 0},
-        {"--train-len", OPT_INT, &train_len, 2, 1 << 20, "", 0},
-        {"--untied", OPT_FLAG, &untied, 0, 0, "", 0},
-        {"--xpos-gamma", OPT_NUM, &gamma, 1e-9, 1e9, "", 0},
-        {"--xpos-scale-base", OPT_NUM, &scale_base, 1e-9, 1e12, "", 0},
-        {"--rope-base", OPT_NUM, &rope_base, 1.000001, 1e12, "", 0},
-        {"--batch", OPT_INT, &batch, 1, 1 << 20, "", 0},
-        {"--steps", OPT_INT, &steps, 1, (double)(1LL << 40), "", 0},
-        {"--lr", OPT_NUM, &lr, 1e-12, 10, "", 0},
-        {"--warmup", OPT_INT, &warmup, 0, (double)(1LL << 40), "", 0},
-        {"--min-lr-ratio", OPT_NUM, &min_lr, 0, 1, "", 0},
-        {"--weight-decay", OPT_NUM, &wd, 0, 10, "", 0},
-        {"--grad-clip", OPT_NUM, &clip, 0, 1e9, "", 0},
-        {"--beta1", OPT_NUM, &b1, 0, 0.999999999, "", 0},
-        {"--beta2", OPT_NUM, &b2, 0, 0.999999999, "", 0},
-        {"--eps", OPT_NUM, &eps, 1e-30, 1, "", 0},
-        {"--eval-every", OPT_INT, &eval_every, 0, (double)(1LL << 40), "", 0},
-        {"--val-batches", OPT_INT, &val_batches, 1, 1 << 20, "", 0},
-        {"--save-every", OPT_INT, &save_every, 0, (double)(1LL << 40), "", 0},
-        {"--stop-after", OPT_INT, &stop_after, 0, (double)(1LL << 40), "", 0},
-        {"--log-every", OPT_INT, &log_every, 1, (double)(1LL << 40), "", 0},
-        {"--seed", OPT_INT, &seed, 0, (double)INT64_MAX, "", 0},
-        {"--threads", OPT_INT, &threads, 1, 4096, "", 0},
-    };
-    const size_t n = sizeof opts / sizeof *opts;
-    int rc = cli_parse("train", "", argc, argv, opts, n, NULL, 0, NULL);
+    train_args a; /* the command's own table and checks (cli/trainopts.c) */
+    train_args_init(&a);
+    int rc = cli_parse("train", "", argc, argv, a.opts, a.n_opts, NULL, 0, NULL);
     FUZZ_CHECK(rc == 0 || rc == 1 || rc == 2);
     if (rc != 0) return;
-    check_opts(opts, n);
-    /* what cmd_train does next with the model options */
-    lext_config c;
-    lext_config_default(&c);
-    if (lext_pos_parse(pos, &c.pos) != LEXT_OK) return;
-    c.n_layer = (int)layers, c.n_head = (int)heads, c.d_model = (int)dim;
-    c.d_ff = (int)(ffn ? ffn : 4 * dim), c.train_len = (int)train_len, c.tied = !untied;
-    c.xpos_gamma = gamma, c.xpos_scale_base = scale_base, c.rope_base = rope_base;
-    (void)lext_config_validate(&c);
+    check_opts(a.opts, a.n_opts);
+    lext_train_opts o;
+    if (train_args_apply(&a, false, &o) != 0) return;
+    /* what passed must be a run lext_train can start: a valid model unless resuming, an
+     * output path, a precision */
+    FUZZ_CHECK(o.out != NULL && o.log_every >= 1);
+    FUZZ_CHECK(o.precision == LEXT_PRECISION_AUTO || o.precision == LEXT_PRECISION_FP32 ||
+               o.precision == LEXT_PRECISION_BF16);
+    if (!o.resume) FUZZ_CHECK(o.data != NULL && lext_config_validate(&o.model) == LEXT_OK);
 }
 
 static void fuzz_generate(int argc, char **argv) {

@@ -1,0 +1,113 @@
+/* trainopts.c - `lext train`'s option table and checks (see trainopts.h). */
+#include "trainopts.h"
+
+#include <string.h>
+
+void train_args_init(train_args *a) {
+    memset(a, 0, sizeof *a);
+    a->pos = "xpos";
+    a->out = "model.safetensors";
+    a->layers = 4, a->heads = 4, a->dim = 256, a->train_len = 256, a->batch = 16, a->steps = 1000;
+    a->warmup = -1, a->val_batches = 8, a->seed = 1;
+    a->lr = 3e-4, a->min_lr = 0.1, a->wd = 0.01, a->clip = 1.0, a->b1 = 0.9, a->b2 = 0.98,
+    a->eps = 1e-6;
+    a->gamma = 0.4, a->scale_base = 512, a->rope_base = 10000;
+    const cli_opt opts[] = {
+        {"--data", OPT_STR, &a->data, 0, 0, "training text: a file, or a directory of documents", 0},
+        {"--val", OPT_STR, &a->val, 0, 0, "validation text (file or directory)", 0},
+        {"--out", OPT_STR, &a->out, 0, 0, "checkpoint to write [model.safetensors]", 0},
+        {"--resume", OPT_STR, &a->resume, 0, 0, "continue a training checkpoint exactly", 0},
+        {"--pos", OPT_STR, &a->pos, 0, 0, "none|sinusoidal|learned|alibi|rope|xpos [xpos]", 0},
+        {"--layers", OPT_INT, &a->layers, 1, 1024, "transformer blocks [4]", 0},
+        {"--heads", OPT_INT, &a->heads, 1, 1024, "attention heads [4]", 0},
+        {"--dim", OPT_INT, &a->dim, 1, 65536, "model width [256]", 0},
+        {"--ffn", OPT_INT, &a->ffn, 1, 262144, "MLP width [4 x dim]", 0},
+        {"--train-len", OPT_INT, &a->train_len, 2, 1 << 20, "training length in bytes [256]", 0},
+        {"--untied", OPT_FLAG, &a->untied, 0, 0, "separate output projection", 0},
+        {"--xpos-gamma", OPT_NUM, &a->gamma, 1e-9, 1e9, "XPOS gamma [0.4]", 0},
+        {"--xpos-scale-base", OPT_NUM, &a->scale_base, 1e-9, 1e12, "XPOS scale base [512]", 0},
+        {"--rope-base", OPT_NUM, &a->rope_base, 1.000001, 1e12, "rotary frequency base [10000]", 0},
+        {"--batch", OPT_INT, &a->batch, 1, 1 << 20, "sequences per step [16]", 0},
+        {"--steps", OPT_INT, &a->steps, 1, (double)(1LL << 40), "total optimizer steps [1000]", 0},
+        {"--lr", OPT_NUM, &a->lr, 1e-12, 10, "peak learning rate [3e-4]", 0},
+        {"--warmup", OPT_INT, &a->warmup, 0, (double)(1LL << 40), "warm-up steps [min(100, steps/10)]", 0},
+        {"--min-lr-ratio", OPT_NUM, &a->min_lr, 0, 1, "final lr as a fraction of the peak [0.1]", 0},
+        {"--weight-decay", OPT_NUM, &a->wd, 0, 10, "AdamW decoupled weight decay [0.01]", 0},
+        {"--grad-clip", OPT_NUM, &a->clip, 0, 1e9, "max gradient norm, 0 = off [1.0]", 0},
+        {"--beta1", OPT_NUM, &a->b1, 0, 0.999999999, "Adam beta1 [0.9]", 0},
+        {"--beta2", OPT_NUM, &a->b2, 0, 0.999999999, "Adam beta2 [0.98]", 0},
+        {"--eps", OPT_NUM, &a->eps, 1e-30, 1, "Adam epsilon [1e-6]", 0},
+        {"--eval-every", OPT_INT, &a->eval_every, 0, (double)(1LL << 40), "validate every K steps [end only]", 0},
+        {"--val-batches", OPT_INT, &a->val_batches, 1, 1 << 20, "validation windows = this x batch [8]", 0},
+        {"--save-every", OPT_INT, &a->save_every, 0, (double)(1LL << 40), "checkpoint every K steps [end only]", 0},
+        {"--stop-after", OPT_INT, &a->stop_after, 0, (double)(1LL << 40), "stop (and save) after K steps of this run", 0},
+        {"--log-every", OPT_INT, &a->log_every, 1, (double)(1LL << 40), "report every K steps [1 on a terminal, else 10]", 0},
+        {"--seed", OPT_INT, &a->seed, 0, (double)INT64_MAX, "initialisation and data order [1]", 0},
+        {"--precision", OPT_STR, &a->precision, 0, 0,
+         "matrix products: fp32, or bf16 (fp32 master weights) [fp32; on resume the checkpoint's]", 0},
+        {"--threads", OPT_INT, &a->threads, 1, 4096, "threads [all cores]", 0},
+    };
+    _Static_assert(sizeof opts / sizeof *opts <= TRAIN_MAX_OPTS, "raise TRAIN_MAX_OPTS");
+    a->n_opts = sizeof opts / sizeof *opts;
+    memcpy(a->opts, opts, sizeof opts);
+}
+
+static bool given(const train_args *a, const char *name) {
+    return cli_find(a->opts, a->n_opts, name)->given;
+}
+
+int train_args_apply(const train_args *a, bool tty, lext_train_opts *o) {
+    const char *cmd = "train";
+    lext_train_opts_default(o);
+    if (a->resume) {
+        static const char *fixed[] = {"--pos", "--layers", "--heads", "--dim", "--ffn",
+                                      "--train-len", "--untied", "--xpos-gamma",
+                                      "--xpos-scale-base", "--rope-base", "--lr", "--warmup",
+                                      "--min-lr-ratio", "--weight-decay", "--grad-clip",
+                                      "--beta1", "--beta2", "--eps", "--seed"};
+        for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+            if (given(a, fixed[i]))
+                return cli_error(cmd, "%s cannot change when resuming: the checkpoint fixes the "
+                                      "model, the optimizer and the seed",
+                                 fixed[i]);
+    } else {
+        if (!a->data)
+            return cli_error(cmd, "--data PATH is required (a text file or a directory of documents)");
+        if (lext_pos_parse(a->pos, &o->model.pos)) return cli_lib_error(cmd, "--pos");
+        o->model.n_layer = (int)a->layers;
+        o->model.n_head = (int)a->heads;
+        o->model.d_model = (int)a->dim;
+        o->model.d_ff = (int)(a->ffn ? a->ffn : 4 * a->dim);
+        o->model.train_len = (int)a->train_len;
+        o->model.tied = !a->untied;
+        o->model.xpos_gamma = a->gamma;
+        o->model.xpos_scale_base = a->scale_base;
+        o->model.rope_base = a->rope_base;
+        if (lext_config_validate(&o->model)) return cli_lib_error(cmd, "model");
+        lext_optim_config_default(&o->optim, a->steps);
+        o->optim.lr = a->lr;
+        if (a->warmup >= 0) o->optim.warmup = a->warmup;
+        o->optim.min_lr_ratio = a->min_lr;
+        o->optim.weight_decay = a->wd;
+        o->optim.grad_clip = a->clip;
+        o->optim.beta1 = a->b1;
+        o->optim.beta2 = a->b2;
+        o->optim.eps = a->eps;
+    }
+    if (a->precision && lext_precision_parse(a->precision, &o->precision))
+        return cli_lib_error(cmd, "--precision");
+    o->data = a->data;
+    o->val = a->val;
+    o->resume = a->resume;
+    /* resuming writes back to the checkpoint it came from unless --out says otherwise */
+    o->out = given(a, "--out") || !a->resume ? a->out : a->resume;
+    o->batch = a->resume && !given(a, "--batch") ? 0 : a->batch;
+    o->steps = a->resume && !given(a, "--steps") ? 0 : a->steps;
+    o->eval_every = a->eval_every;
+    o->save_every = a->save_every;
+    o->stop_after = a->stop_after;
+    o->log_every = a->log_every ? a->log_every : tty ? 1 : 10;
+    o->val_batches = a->val_batches;
+    o->seed = (uint64_t)a->seed;
+    return 0;
+}
