@@ -7,7 +7,7 @@
 #          BLAS and lext's own loops share one thread pool; any other libopenblas works.
 #
 # Targets: all, test, asan (the suite under ASan + UBSan), fuzz (FUZZ_SECONDS per target),
-#          valgrind (memcheck of the main commands), bench, bench-smoke, clean.
+#          valgrind (memcheck of the main commands), lint (cppcheck), bench, bench-smoke, clean.
 
 CC      ?= cc
 ARCH    ?= -march=native
@@ -86,7 +86,7 @@ TOOL_BIN := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 REPLAY_BIN := $(FUZZ_SRC:fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all test clean lib asan fuzz fuzz-build valgrind bench bench-smoke
+.PHONY: all test clean lib asan fuzz fuzz-build valgrind lint bench bench-smoke
 all: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(REPLAY_BIN)
 
 lib: $(BUILD)/liblext.a
@@ -161,6 +161,14 @@ fuzz-build: $(FUZZ_SRC:fuzz/fuzz_%.c=$(BUILD)/fuzz/fuzz_%)
 valgrind:
 	$(MAKE) BUILD=build-valgrind BIN=build-valgrind/lext ARCH="-march=native -mno-avx512f" OPT=-O1 all
 	LEXT_BIN=build-valgrind/lext ./tests/valgrind.sh
+
+# Static analysis of the library and the CLI: cppcheck's warning, performance and
+# portability checks; any finding fails. The few false positives are suppressed where they
+# occur (// cppcheck-suppress, with the reason beside it); duplicateAssignExpression flags
+# `ldq = 3 * D, ldk = 3 * D`, two strides that are equal by the layout, not by mistake.
+lint:
+	cppcheck --enable=warning,performance,portability --std=c11 --inline-suppr --quiet \
+	    --suppress=duplicateAssignExpression --error-exitcode=1 -Iinclude -Isrc -Icli src cli
 
 clean:
 	rm -rf build build-asan build-fuzz build-valgrind lext

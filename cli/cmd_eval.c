@@ -91,7 +91,7 @@ static int reason_index(const char *why, const char **reasons, int *n_reasons) {
 static void print_tables(const lext_eval_cell *cells, const int64_t *lengths, size_t nl,
                          const lext_attn *modes, size_t nm, int train_len,
                          const lext_eval_summary *sum, int64_t N) {
-    const char *reasons[MAX_LENGTHS * LEXT_ATTN_COUNT];
+    const char *reasons[MAX_LENGTHS * LEXT_ATTN_COUNT] = {0};
     int n_reasons = 0;
     char buf[64], cnt[32], cnt2[32];
     fmt_count(cnt, sizeof cnt, (double)sum->docs_used);

@@ -6,7 +6,7 @@
 # Uses sudo when not root. Does nothing when everything is already there.
 set -euo pipefail
 pkgs=(build-essential libopenblas-openmp-dev libcjson-dev libssl-dev python3 python3-numpy python3-torch
-      clang libclang-rt-dev)
+      clang libclang-rt-dev cppcheck)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -53,7 +53,10 @@ static size_t layout(lext_ctx *ctx, float *arena) {
     ctx->logits = carve(arena, &off, N * V);
     ctx->losses = carve(arena, &off, N);
     ctx->tmp = carve(arena, &off, N * D);
+    /* the arena is untyped allocated memory; int32_t has float's size and alignment */
+    // cppcheck-suppress invalidPointerCast
     ctx->tokens = (int32_t *)carve(arena, &off, N);
+    // cppcheck-suppress invalidPointerCast
     ctx->targets = (int32_t *)carve(arena, &off, N);
     ctx->sin_table =
         c->pos == LEXT_POS_SINUSOIDAL ? carve(arena, &off, (size_t)ctx->max_len * D) : NULL;
