@@ -107,7 +107,7 @@ $(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/liblext.a | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Itests $< $(BUILD)/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
 
 # the harnesses of the CLI's parsers link these two of its objects
-FUZZ_CLI := $(BUILD)/cli/args.o $(BUILD)/cli/evalopts.o $(BUILD)/cli/trainopts.o
+FUZZ_CLI := $(BUILD)/cli/args.o $(BUILD)/cli/evalopts.o $(BUILD)/cli/trainopts.o $(BUILD)/cli/genopts.o
 
 $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/liblext.a $(FUZZ_CLI) | $(BUILD)/fuzz
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Icli -DLEXT_FUZZ_REPLAY $< $(FUZZ_CLI) $(BUILD)/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)

@@ -18,6 +18,7 @@
  */
 #include "args.h"
 #include "commands.h"
+#include "genopts.h"
 #include "lext.h"
 
 #include <errno.h>
@@ -30,7 +31,6 @@
 
 #define START_BYTE '\n'          /* the context of an empty prompt */
 #define CAUSAL_CHUNK 512         /* prefill chunk in causal mode */
-#define CAUSAL_MAX_CONTEXT 4096  /* default --max-context */
 
 static volatile sig_atomic_t stop_requested;
 static void on_sigint(int sig) {
@@ -102,28 +102,10 @@ static char empty_prompt_arg[] = "--prompt=\x01";
 
 int cmd_generate(int argc, char **argv) {
     const char *cmd = "generate";
-    const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *attn_name = "window";
-    int64_t tokens = -1, top_k = 0, seed = 1, window = 0, block = 0, max_context = 0,
-            threads = 0;
-    double temperature = 0.8, top_p = 1.0;
-    bool stats = false;
-    cli_opt opts[] = {
-        {"--model", OPT_STR, &model_path, 0, 0, "checkpoint to generate from (required)", 0},
-        {"--prompt", OPT_STR, &prompt, 0, 0, "prompt text, as bytes [empty]", 0},
-        {"--prompt-file", OPT_STR, &prompt_file, 0, 0, "read the prompt from a file (- : stdin)", 0},
-        {"--tokens", OPT_INT, &tokens, 0, (double)(1LL << 40), "bytes to generate (required)", 0},
-        {"--temperature", OPT_NUM, &temperature, -1e300, 1e300, "softmax temperature, 0 = greedy [0.8]", 0},
-        {"--top-k", OPT_INT, &top_k, (double)INT32_MIN, (double)INT32_MAX, "keep the K most likely bytes, 0 = off [0]", 0},
-        {"--top-p", OPT_NUM, &top_p, -1e300, 1e300, "nucleus: smallest set reaching mass P, in (0, 1]; 1 = off [1.0]", 0},
-        {"--seed", OPT_INT, &seed, 0, (double)INT64_MAX, "sampling seed [1]", 0},
-        {"--attn", OPT_STR, &attn_name, 0, 0, "window|bca|causal [window]", 0},
-        {"--window", OPT_INT, &window, -1e18, 1e18, "window: keys per query [model's train_len]", 0},
-        {"--block", OPT_INT, &block, -1e18, 1e18, "bca: block l, even; generation sees the last l keys [train_len]", 0},
-        {"--max-context", OPT_INT, &max_context, -1e18, 1e18, "causal: prompt + tokens limit [4096]", 0},
-        {"--threads", OPT_INT, &threads, 1, 4096, "threads [all cores]", 0},
-        {"--stats", OPT_FLAG, &stats, 0, 0, "also print a machine-readable stats line to stderr", 0},
-    };
-    const size_t nopts = sizeof opts / sizeof *opts;
+    gen_args ga;
+    gen_args_init(&ga);
+    const cli_opt *opts = ga.opts;
+    const size_t nopts = ga.n_opts;
 
     /* `--prompt ""` / `--prompt=`: see empty_prompt_arg */
     char **av = malloc(((size_t)argc + 1) * sizeof *av);
@@ -144,42 +126,16 @@ int cmd_generate(int argc, char **argv) {
         const cli_opt *o = a[0] == '-' && !strchr(a, '=') ? cli_find(opts, nopts, a) : NULL;
         if (o && o->kind != OPT_FLAG && i + 1 < argc) av[ac++] = argv[++i]; /* its value */
     }
-    int rc = cli_parse(cmd, usage_text, ac, av, opts, nopts, NULL, 0, NULL);
+    int rc = cli_parse(cmd, usage_text, ac, av, ga.opts, nopts, NULL, 0, NULL);
     free(av);
     if (rc) return rc == 1 ? 0 : rc;
-    if (prompt == EMPTY_PROMPT_MARK) prompt = "";
-
-    /* ---- options that need no model ---- */
-    if (!model_path) return cli_error(cmd, "--model M is required (a checkpoint written by lext train)");
-    if (!cli_find(opts, nopts, "--tokens")->given)
-        return cli_error(cmd, "--tokens N is required (how many bytes to generate)");
-    if (prompt && prompt_file)
-        return cli_error(cmd, "--prompt and --prompt-file are exclusive: give one of them");
-    if (!(temperature >= 0))
-        return cli_error(cmd, "--temperature must be >= 0 (0 = greedy), got %g", temperature);
-    if (!(top_p > 0 && top_p <= 1))
-        return cli_error(cmd, "--top-p must be in (0, 1] (1 = off), got %g", top_p);
-    if (top_k < 0) return cli_error(cmd, "--top-k must be >= 0 (0 = off), got %lld", (long long)top_k);
-    lext_attn_mode mode;
-    if (lext_attn_parse(attn_name, &mode)) return cli_lib_error(cmd, "--attn");
-    const bool win_given = cli_find(opts, nopts, "--window")->given;
-    const bool block_given = cli_find(opts, nopts, "--block")->given;
-    const bool maxc_given = cli_find(opts, nopts, "--max-context")->given;
-    if (win_given && mode != LEXT_ATTN_WINDOW)
-        return cli_error(cmd, "--window applies to --attn window only (bca uses --block)");
-    if (block_given && mode != LEXT_ATTN_BCA)
-        return cli_error(cmd, "--block applies to --attn bca only (window uses --window)");
-    if (maxc_given && mode != LEXT_ATTN_CAUSAL)
-        return cli_error(cmd, "--max-context applies to --attn causal only (window and bca "
-                              "keep a fixed number of keys and run for any length)");
-    if (win_given && window < 1)
-        return cli_error(cmd, "--window must be at least 1, got %lld", (long long)window);
-    if (block_given && (block < 2 || block % 2))
-        return cli_error(cmd, "--block must be positive and even (query blocks are block/2), got %lld",
-                         (long long)block);
-    if (maxc_given && max_context < 1)
-        return cli_error(cmd, "--max-context must be at least 1, got %lld", (long long)max_context);
-    if (!maxc_given) max_context = CAUSAL_MAX_CONTEXT;
+    if (ga.prompt == EMPTY_PROMPT_MARK) ga.prompt = "";
+    rc = gen_args_check(&ga); /* everything that needs no model */
+    if (rc) return rc;
+    const char *model_path = ga.model_path, *prompt = ga.prompt, *prompt_file = ga.prompt_file;
+    const int64_t tokens = ga.tokens, top_k = ga.top_k, seed = ga.seed, max_context = ga.max_context;
+    const double temperature = ga.temperature, top_p = ga.top_p;
+    const lext_attn_mode mode = ga.mode;
 
     /* ---- the prompt ---- */
     unsigned char *pbytes = NULL;
@@ -211,7 +167,7 @@ int cmd_generate(int argc, char **argv) {
     }
 
     /* ---- the model ---- */
-    lext_set_threads((int)threads);
+    lext_set_threads((int)ga.threads);
     lext_model *m = NULL;
     if (lext_checkpoint_load(model_path, &m, NULL, NULL)) {
         free(pbytes);
@@ -234,8 +190,8 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     lext_attn attn = lext_attn_make(mode, c->train_len);
-    if (win_given) attn.window = window;
-    if (block_given) attn.block = block;
+    if (ga.window_given) attn.window = ga.window;
+    if (ga.block_given) attn.block = ga.block;
     if (lext_attn_validate(&attn)) {
         status = cli_lib_error(cmd, "attention");
         goto done;
@@ -321,7 +277,7 @@ int cmd_generate(int argc, char **argv) {
     fprintf(stderr, "context: %s tokens (prompt %lld%s + generated %lld); attention %s\n", cx,
             (long long)plen, start_byte ? " + 1 start byte" : "", (long long)done_n, win);
     fprintf(stderr, "decoder memory: %s (%zu bytes)\n", mem, lext_decoder_bytes(dec));
-    if (stats)
+    if (ga.stats)
         fprintf(stderr,
                 "stats prompt_tokens=%lld prefill_s=%.6f prefill_tok_s=%.1f gen_tokens=%lld "
                 "gen_s=%.6f gen_tok_s=%.1f ms_per_token=%.6f cpu_ms_per_token=%.6f context=%lld "

@@ -9,16 +9,17 @@
  *   0 parse_i64       1 parse_f64        2 parse_i64_list   3 parse_word_list
  *   4 parse_multiple (`lext experiment --budget 4x`)
  *   5 cli_parse with `lext train`'s options
- *   6 cli_parse with `lext generate`'s options, then its checks of the sampling
+ *   6 cli_parse with `lext generate`'s options, then its checks of the sampling and attention
  *     parameters and, when they pass, lext_sample with them
  *   7 cli_masks_parse + cli_masks_build (--attn, --block, --window of eval/resolution)
- * Train runs the command's own option table and checks (cli/trainopts.c); the generate
- * table below copies the kinds and ranges of cli/cmd_generate.c, which keeps its own.
+ * Train and generate run the commands' own option tables and checks (cli/trainopts.c,
+ * cli/genopts.c).
  */
 #include "args.h"
 #include "evalopts.h"
 #include "fuzz.h"
 #include "lext.h"
+#include "genopts.h"
 #include "trainopts.h"
 
 #include <ctype.h>
@@ -82,38 +83,24 @@ static void fuzz_train(int argc, char **argv) {
 }
 
 static void fuzz_generate(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *attn_name = "window";
-    int64_t tokens = -1, top_k = 0, seed = 1, window = 0, block = 0, max_context = 0, threads = 0;
-    double temperature = 0.8, top_p = 1.0;
-    bool stats = false;
-    cli_opt opts[] = {
-        {"--model", OPT_STR, &model_path, 0, 0, "", 0},
-        {"--prompt", OPT_STR, &prompt, 0, 0, "", 0},
-        {"--prompt-file", OPT_STR, &prompt_file, 0, 0, "", 0},
-        {"--tokens", OPT_INT, &tokens, 0, (double)(1LL << 40), "", 0},
-        {"--temperature", OPT_NUM, &temperature, -1e300, 1e300, "", 0},
-        {"--top-k", OPT_INT, &top_k, (double)INT32_MIN, (double)INT32_MAX, "", 0},
-        {"--top-p", OPT_NUM, &top_p, -1e300, 1e300, "", 0},
-        {"--seed", OPT_INT, &seed, 0, (double)INT64_MAX, "", 0},
-        {"--attn", OPT_STR, &attn_name, 0, 0, "", 0},
-        {"--window", OPT_INT, &window, -1e18, 1e18, "", 0},
-        {"--block", OPT_INT, &block, -1e18, 1e18, "", 0},
-        {"--max-context", OPT_INT, &max_context, -1e18, 1e18, "", 0},
-        {"--threads", OPT_INT, &threads, 1, 4096, "", 0},
-        {"--stats", OPT_FLAG, &stats, 0, 0, "", 0},
-    };
-    const size_t n = sizeof opts / sizeof *opts;
-    char *pos[2];
-    size_t npos = 0;
-    int rc = cli_parse("generate", "", argc, argv, opts, n, pos, 2, &npos);
+    gen_args a; /* the command's own table and model-free checks (cli/genopts.c) */
+    gen_args_init(&a);
+    int rc = cli_parse("generate", "", argc, argv, a.opts, a.n_opts, NULL, 0, NULL);
     FUZZ_CHECK(rc == 0 || rc == 1 || rc == 2);
     if (rc != 0) return;
-    FUZZ_CHECK(npos <= 2);
-    check_opts(opts, n);
-    /* cmd_generate's checks, then the sampler with whatever passed them */
-    if (!(temperature >= 0) || !(top_p > 0 && top_p <= 1) || top_k < 0) return;
-    lext_attn_mode mode;
-    if (lext_attn_parse(attn_name, &mode) != LEXT_OK) return;
+    check_opts(a.opts, a.n_opts);
+    /* supply the two required options when the input lacks them, so that every input
+     * reaches the checks of the sampling and attention options */
+    if (!a.model_path) a.model_path = "model.safetensors";
+    for (size_t i = 0; i < a.n_opts; i++)
+        if (strcmp(a.opts[i].name, "--tokens") == 0 && !a.opts[i].given) a.opts[i].given = true, a.tokens = 1;
+    if (gen_args_check(&a) != 0) return;
+    /* what passed: the sampler's domain, and sizes the decoder can be built with */
+    FUZZ_CHECK(a.temperature >= 0 && a.top_p > 0 && a.top_p <= 1 && a.top_k >= 0);
+    FUZZ_CHECK(a.max_context >= 1 && (!a.window_given || a.window >= 1) &&
+               (!a.block_given || (a.block >= 2 && a.block % 2 == 0)));
+    const double temperature = a.temperature, top_p = a.top_p;
+    const int64_t top_k = a.top_k, seed = a.seed;
     float logits[256];
     for (int i = 0; i < 256; i++) /* ties, a clear winner and a long flat tail */
         logits[i] = i < 3 ? 5.0f : i == 7 ? 9.0f : (float)(i % 13) - 40.0f;
