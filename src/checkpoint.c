@@ -653,7 +653,9 @@ static lext_status parse_train(const st_file *f, lext_train_state *ts, bool *has
     /* "precision" came with bf16 training; a checkpoint without it trained in fp32 */
     const cJSON *prec = cJSON_GetObjectItemCaseSensitive(j, "precision");
     ts->precision = LEXT_PRECISION_FP32;
-    if (ok && prec) ok = cJSON_IsString(prec) && lext_precision_parse(prec->valuestring, &ts->precision) == LEXT_OK;
+    if (ok && prec)
+        ok = cJSON_IsString(prec) &&
+             lext_precision_parse(prec->valuestring, &ts->precision) == LEXT_OK;
     if (ok) snprintf(ts->data_path, sizeof ts->data_path, "%s", data->valuestring);
     if (ok && (ts->rng.s[0] | ts->rng.s[1] | ts->rng.s[2] | ts->rng.s[3]) == 0) ok = false;
     if (ok && (ts->step < 0 || ts->batch < 1)) ok = false;

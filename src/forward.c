@@ -177,7 +177,8 @@ void lext_ctx_free(lext_ctx *ctx) {
 }
 
 size_t lext_ctx_bytes(const lext_ctx *ctx) {
-    return ctx->bytes + ctx->bf16_bytes + (size_t)ctx->rot.cap * (size_t)ctx->rot.P * sizeof(float) * 4 +
+    return ctx->bytes + ctx->bf16_bytes +
+           (size_t)ctx->rot.cap * (size_t)ctx->rot.P * sizeof(float) * 4 +
            ctx->ws.per_thread * (size_t)ctx->ws.n_threads * sizeof(float);
 }
 
@@ -336,8 +337,8 @@ lext_status lext_backward(lext_model *m, lext_ctx *ctx) {
         layer_acts *a = acts_of(ctx, l);
         /* MLP: xout = res_mid + down(gelu(up(ln2(res_mid)))); dres holds d xout */
         memset(ctx->dfc_act, 0, (size_t)(N * F) * sizeof(float));
-        mm_backward(ctx, ctx->dfc_act, lg->down_w, lg->down_b, ctx->dres, a->fc_act, lw->down_w, N,
-                        F, D);
+        mm_backward(ctx, ctx->dfc_act, lg->down_w, lg->down_b, ctx->dres, a->fc_act, lw->down_w,
+                    N, F, D);
         memset(ctx->dfc, 0, (size_t)(N * F) * sizeof(float));
         gelu_backward(ctx->dfc, ctx->dfc_act, a->fc, N * F);
         memset(ctx->dln, 0, (size_t)(N * D) * sizeof(float));
@@ -361,7 +362,8 @@ lext_status lext_backward(lext_model *m, lext_ctx *ctx) {
                            &ctx->ws);
         if (ph.rotary) rotary_backward(ctx->dqkv, 3 * D, ctx->dqk, 2 * D, &ctx->rot, B, T, D, H);
         memset(ctx->dln, 0, (size_t)(N * D) * sizeof(float));
-        mm_backward(ctx, ctx->dln, lg->qkv_w, lg->qkv_b, ctx->dqkv, a->ln1, lw->qkv_w, N, D, 3 * D);
+        mm_backward(ctx, ctx->dln, lg->qkv_w, lg->qkv_b, ctx->dqkv, a->ln1, lw->qkv_w, N, D,
+                    3 * D);
         layernorm_backward(ctx->dres, lg->attn_norm_w, lg->attn_norm_b, ctx->dln, a->ln1_mean,
                            a->ln1_rstd, res_of(ctx, l), lw->attn_norm_w, N, D);
     }
