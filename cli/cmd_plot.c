@@ -22,7 +22,8 @@
 enum { MAX_FILES = 64, MAX_SERIES = 256, MAX_POINTS = 256, MAX_TRAIN = 16 };
 
 typedef struct {
-    char label[256];
+    char pos[64], mask[64]; /* the model's scheme and the mask, as the report names them */
+    char label[256];        /* built from them once all files are read */
     double x[MAX_POINTS], y[MAX_POINTS];
     size_t n;
 } plot_series;
@@ -113,7 +114,7 @@ static int add_report(const char *cmd, const char *path, plot_series *series, si
         else snprintf(mname, sizeof mname, "%s", mode->valuestring);
         plot_series *se = NULL;
         for (size_t i = first; i < *ns; i++)
-            if (strcmp(strrchr(series[i].label, '\x1f') + 1, mname) == 0) se = &series[i];
+            if (strcmp(series[i].mask, mname) == 0) se = &series[i];
         if (!se) {
             if (*ns == MAX_SERIES) {
                 rc = cli_error(cmd, "more than %d series", MAX_SERIES);
@@ -121,8 +122,8 @@ static int add_report(const char *cmd, const char *path, plot_series *series, si
             }
             se = &series[(*ns)++];
             se->n = 0;
-            /* the label is finished once all files are read; \x1f separates the mask */
-            snprintf(se->label, sizeof se->label, "%s\x1f%s", pos->valuestring, mname);
+            snprintf(se->pos, sizeof se->pos, "%s", pos->valuestring);
+            snprintf(se->mask, sizeof se->mask, "%s", mname);
         }
         if (cJSON_IsNull(ppl)) continue; /* not computable (learned positions past train_len) */
         if (se->n == MAX_POINTS) {
@@ -202,11 +203,8 @@ int cmd_plot(int argc, char **argv) {
         const char *name = model_names[fi] ? model_names[fi] : files[fi];
         for (size_t j = 0; j < nf; j++)
             if (j != fi && model_names[j] && strcmp(model_names[j], name) == 0) name = base_name(files[fi]);
-        char *sep = strchr(series[s].label, '\x1f');
-        char lab[256];
-        *sep = '\0';
-        snprintf(lab, sizeof lab, "%s (%s), %s", name, series[s].label, sep + 1);
-        snprintf(series[s].label, sizeof series[s].label, "%s", lab);
+        snprintf(series[s].label, sizeof series[s].label, "%s (%s), %s", name, series[s].pos,
+                 series[s].mask);
     }
 
     double ymin = INFINITY, ymax = -INFINITY;

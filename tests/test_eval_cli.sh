@@ -149,6 +149,14 @@ expect_fail "resolution: window of 0" "at least 1" $R --length 32 --attn window 
 expect_fail "resolution: learned past train_len" "learned position" $LEXT resolution --model "$tmp/learned.st" --data "$tmp/data" --length 64
 echo '{"cells": 3' > "$tmp/broken.json"
 echo '{"hello": 1}' > "$tmp/other.json"
+# a report from elsewhere with a 300-byte scheme name: its labels are cut, never a crash
+$PY - "$tmp/a.json" "$tmp/longpos.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["config"]["pos"] = "p" * 300
+json.dump(d, open(sys.argv[2], "w"))
+PYEOF
+check "plot a report with a 300-byte scheme name" $LEXT plot "$tmp/longpos.json" "$tmp/a.json" -o "$tmp/long.svg"
 expect_fail "plot without -o" "-o FILE.svg is required" $LEXT plot "$tmp/a.json"
 expect_fail "plot without reports" "expects one or more" $LEXT plot -o "$tmp/x.svg"
 expect_fail "plot of a missing file" "cannot open" $LEXT plot "$tmp/none.json" -o "$tmp/x.svg"
