@@ -142,11 +142,12 @@ static float *scratch_of(attn_scratch *ws) {
 
 /* Scores of a tile: S (nq, nk) = scale Q K^T + bias, with disallowed entries -inf; Kt is
  * the key block transposed (hd rows of ldkt floats, from transpose_heads). Returns false
- * when the whole tile is masked (then S is left as it was). */
+ * when the whole tile is masked. (The callers start j0 at the band of the tile's FIRST row,
+ * whose lo is the smallest: lo never decreases with i, so no tile is wholly left of the
+ * band; rows of one tile may start their bands in different key tiles.) */
 static bool tile_scores(float *S, const float *Kt, int64_t ldkt, const float *qt, int64_t ldqk,
                         int64_t i0, int64_t nq, int64_t j0, int64_t nk, int64_t hd, float scale,
                         float slope, const lext_attn *mask, int64_t T) {
-    if (lext_attn_lo(mask, T, i0 + nq - 1) > j0 + nk - 1) return false; /* all left of the band */
     tile_gemm(S, BK, qt, ldqk, 1, Kt, ldkt, nq, nk, hd, scale, 0.0f);
     bool any = false;
     for (int64_t r = 0; r < nq; r++) {

@@ -106,6 +106,29 @@ TEST(tiled_equals_naive) {
                       (long long)c.T, lext_attn_name(m.mode), al, e, el);
                 case_free(&c);
             }
+    /* blocks whose half is not a multiple of the 64-row query tile, and so large that a
+     * query tile's rows start their band in different key tiles (h = 150: rows 256..299
+     * see keys from 0, rows 300..319 from 150) */
+    const struct {
+        int64_t T, block, window;
+    } big[] = {{400, 300, 300}, {650, 260, 200}, {1000, 516, 333}};
+    for (size_t k = 0; k < sizeof big / sizeof *big; k++)
+        for (int mode = LEXT_ATTN_BCA; mode <= LEXT_ATTN_WINDOW; mode++) {
+            att_case c;
+            case_init(&c, 1, big[k].T, 2, 16);
+            lext_attn m = {(lext_attn_mode)mode, big[k].block, big[k].window};
+            int64_t D = c.H * c.hd;
+            run_tiled(&c, &m, NULL);
+            attention_forward_naive(c.ref, c.ref_lse, c.qkv, c.qkv + D, 3 * D, c.qkv + 2 * D,
+                                    3 * D, NULL, &m, c.B, c.T, c.H, c.hd);
+            double e = h_rel_err(c.out, c.ref, (size_t)(c.B * c.T * D));
+            double el = h_rel_err(c.lse, c.ref_lse, (size_t)(c.B * c.H * c.T));
+            worst = fmax(worst, fmax(e, el));
+            CHECK(e <= 1e-5 && el <= 1e-5, "T=%lld %s l=%lld W=%lld: out %.2e lse %.2e",
+                  (long long)c.T, lext_attn_name(m.mode), (long long)m.block,
+                  (long long)m.window, e, el);
+            case_free(&c);
+        }
     printf("  worst tiled vs naive: %.2e\n", worst);
 }
 
