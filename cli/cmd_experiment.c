@@ -177,9 +177,14 @@ static int plan_load(plan *p, const char *path) {
 /* ---- running steps ---------------------------------------------------------------------- */
 
 static volatile sig_atomic_t interrupted;
-static void on_sigint(int s) {
-    (void)s;
-    interrupted = 1; /* the child got the same signal; it saves and exits */
+static volatile pid_t child_pid; /* the step running now, 0 between steps */
+/* Ctrl-C reaches the whole process group: the child got it too, saves and exits (a second
+ * one would kill it, so it is not passed on). SIGTERM is sent to this process alone: pass
+ * it on so that the child saves too. SA_RESTART keeps the read of the child's output going
+ * until the child has said everything and closed it. */
+static void on_signal(int s) {
+    interrupted = 1;
+    if (s == SIGTERM && child_pid > 0) kill(child_pid, SIGTERM);
 }
 
 typedef struct {
@@ -251,6 +256,8 @@ static int run_step(runner *r, const char *what, char *const argv[], const char 
     }
     pid_t pid = fork();
     if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
         fclose(lf);
         return cli_error(cmd, "fork: %s", strerror(errno));
     }
@@ -263,8 +270,10 @@ static int run_step(runner *r, const char *what, char *const argv[], const char 
         fprintf(stderr, "cannot run lext: %s\n", strerror(errno));
         _exit(127);
     }
+    child_pid = pid;
     close(fd[1]);
     FILE *in = fdopen(fd[0], "r");
+    if (!in) close(fd[0]);
     char buf[4096];
     double t = now_s();
     while (in && fgets(buf, sizeof buf, in)) {
@@ -280,6 +289,7 @@ static int run_step(runner *r, const char *what, char *const argv[], const char 
     if (in) fclose(in);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    child_pid = 0;
     fclose(lf);
     if (r->tty) printf("\r\033[K");
     fmt_duration(el, sizeof el, now_s() - t);
@@ -591,15 +601,13 @@ static void write_claims(FILE *md, const plan *p, const results *r) {
     }
 }
 
-static void write_report(const plan *p, const results *r, const char *cmds_path, double seconds,
-                         double step_seconds, const char *corpus_info) {
+/* Returns 0, or 1 after printing when REPORT.md could not be written whole. */
+static int write_report(const plan *p, const results *r, const char *cmds_path, double seconds,
+                        double step_seconds, const char *corpus_info) {
     char path[1100];
     snprintf(path, sizeof path, "%s/REPORT.md", p->out);
     FILE *md = fopen(path, "w");
-    if (!md) {
-        cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
-        return;
-    }
+    if (!md) return cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
     fprintf(md, "# lext experiment: length extrapolation at CPU scale\n\n");
     fprintf(md, "This run trains one byte-level model per position scheme with the same budget, data "
                 "order and seed, then evaluates each on the test split at 1x to %gx the training "
@@ -646,8 +654,10 @@ static void write_report(const plan *p, const results *r, const char *cmds_path,
     while (c && fgets(line, sizeof line, c)) fputs(line, md);
     if (c) fclose(c);
     fprintf(md, "```\n");
-    fclose(md);
+    const bool failed = ferror(md) != 0;
+    if (fclose(md) != 0 || failed) return cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
     printf("\nreport: %s\n", path);
+    return 0;
 }
 
 /* ---- the command -------------------------------------------------------------------------- */
@@ -721,7 +731,8 @@ int cmd_experiment(int argc, char **argv) {
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
@@ -863,7 +874,7 @@ int cmd_experiment(int argc, char **argv) {
     } else {
         snprintf(corpus_info, sizeof corpus_info, "`%s` (no corpus.json)", p.corpus);
     }
-    write_report(&p, &res, cmds_path, now_s() - r.t0, r.step_s, corpus_info);
+    if (write_report(&p, &res, cmds_path, now_s() - r.t0, r.step_s, corpus_info) && !rc) rc = 1;
     for (size_t si = 0; si < p.n_schemes; si++) {
         cJSON_Delete(res.eval[si]);
         for (size_t k = 0; k < 4; k++) cJSON_Delete(res.res[si][k][0]), cJSON_Delete(res.res[si][k][1]);

@@ -93,6 +93,9 @@ lext_status attn_scratch_init(attn_scratch *ws, int64_t hd, int64_t H, int64_t m
     if (!s && backward) s = lext_alloc((void **)&ws->kp, rows * sizeof(float), "staged keys");
     if (!s && backward) s = lext_alloc((void **)&ws->dop, rows * sizeof(float), "staged gradients");
     if (s) attn_scratch_free(ws);
+    else
+        ws->bytes = (ws->per_thread * (size_t)ws->n_threads + kv + rows +
+                     (backward ? kv + 3 * rows : 0)) * sizeof(float);
     return s;
 }
 

@@ -33,6 +33,7 @@ typedef struct {
     float *kt, *vt;          /* transposed keys, values; vt only with backward */
     float *vp, *qp, *kp, *dop; /* padded rows; qp, kp, dop only with backward */
     int64_t max_tokens;
+    size_t bytes; /* all of the above together */
 } attn_scratch;
 
 lext_status attn_scratch_init(attn_scratch *ws, int64_t hd, int64_t H, int64_t max_tokens,

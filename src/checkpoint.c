@@ -175,6 +175,9 @@ lext_status lext_checkpoint_save(const char *path, const lext_model *m,
                 return lext_fail(LEXT_ERR_ARG,
                                  "cannot save %s: an optimizer setting is not finite (%g)", path,
                                  v[i]);
+        if (ts->precision != LEXT_PRECISION_FP32 && ts->precision != LEXT_PRECISION_BF16)
+            return lext_fail(LEXT_ERR_ARG, "cannot save %s: the training precision is not fp32 or "
+                                           "bf16", path);
     }
     /* header */
     cJSON *hdr = cJSON_CreateObject(), *meta = hdr ? cJSON_AddObjectToObject(hdr, "__metadata__") : NULL;

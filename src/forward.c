@@ -179,7 +179,7 @@ void lext_ctx_free(lext_ctx *ctx) {
 size_t lext_ctx_bytes(const lext_ctx *ctx) {
     return ctx->bytes + ctx->bf16_bytes +
            (size_t)ctx->rot.cap * (size_t)ctx->rot.P * sizeof(float) * 4 +
-           ctx->ws.per_thread * (size_t)ctx->ws.n_threads * sizeof(float);
+           ctx->ws.bytes;
 }
 
 const float *lext_ctx_logits(const lext_ctx *ctx) { return ctx->logits; }

@@ -375,6 +375,15 @@ TEST(train_state_roundtrip) {
         CHECK(strcmp(got.data_path, ts.data_path) == 0, "data path '%s'", got.data_path);
         CHECK(got.precision == LEXT_PRECISION_BF16, "precision %s",
               lext_precision_name(got.precision));
+        /* a precision a loader would refuse is refused on saving, the file left alone */
+        lext_train_state odd = ts;
+        odd.precision = LEXT_PRECISION_AUTO;
+        CHECK(lext_checkpoint_save(path, m, &odd) == LEXT_ERR_ARG &&
+                  strstr(lext_last_error(), "precision") != NULL,
+              "saving precision AUTO: %s", lext_last_error());
+        lext_model *again = NULL;
+        CHECK(lext_checkpoint_load(path, &again, NULL, NULL) == LEXT_OK, "the file after a refused save");
+        lext_model_free(again);
         const lext_optim_config *o = &got.optim, *e = &ts.optim;
 #define SAME_D(f) CHECK(same_bits(&o->f, &e->f, sizeof(double)), "optim." #f " %.17g vs %.17g", o->f, e->f)
         SAME_D(lr);

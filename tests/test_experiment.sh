@@ -78,10 +78,25 @@ echo '{"schemes": ["rope"], "stepz": 3}' > "$tmp/bad1.json"
 echo '{"schemes": ["warp"]}' > "$tmp/bad2.json"
 echo '{"steps": -1}' > "$tmp/bad3.json"
 echo 'not json' > "$tmp/bad4.json"
+want=("" "unknown key 'stepz'" "unknown position scheme 'warp'" "'steps' must be an integer" "is not a JSON object")
 for b in 1 2 3 4; do
     err=$($LEXT experiment --config "$tmp/bad$b.json" --corpus "$tmp/corpus" --out "$tmp/bad" 2>&1 >/dev/null); rc=$?
-    check "bad config $b is refused with a message" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && echo "$err" | grep -q "config"'
+    check "bad config $b is refused naming the problem (${want[$b]})" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qF -- "${want[$b]}" <<<"$err"'
 done
+
+# SIGTERM to the experiment alone: the training step it runs is told too, saves, and stops
+cat > "$tmp/long.json" <<'JSON'
+{"schemes": ["xpos"], "train_len": 16, "lengths": [16, 32], "resolution_lengths": [16],
+ "steps": 1000000, "batch": 2, "layers": 1, "heads": 2, "dim": 16}
+JSON
+$LEXT experiment --config "$tmp/long.json" --corpus "$tmp/corpus" --out "$tmp/term" > "$tmp/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -qs "^step " "$tmp/term/logs/train-xpos.log" && break; sleep 0.1; done
+kill -TERM $pid
+wait $pid; rc=$?
+check "SIGTERM: the experiment stops with a failure status, the training step saved and stopped" \
+    '[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "stopped at step" "$tmp/term/logs/train-xpos.log" && $LEXT info "$tmp/term/models/xpos.safetensors" | grep -q "training state"'
+
 err=$($LEXT experiment --budget lots 2>&1 >/dev/null); rc=$?
 check "a bad --budget is refused" '[ $rc -ne 0 ] && echo "$err" | grep -q "budget"'
 
