@@ -341,12 +341,35 @@ static cJSON *read_json(const char *path) {
     return j;
 }
 
-/* A model is complete when its checkpoint holds all the planned steps. */
-static bool model_done(const char *path, int64_t steps) {
+/* An eval report from an earlier run counts only when it has exactly the planned lengths. */
+static bool eval_matches(const char *json, const plan *p) {
+    cJSON *j = read_json(json);
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(j, "lengths");
+    bool ok = cJSON_IsArray(ls) && (size_t)cJSON_GetArraySize(ls) == p->n_lengths;
+    for (size_t i = 0; ok && i < p->n_lengths; i++) {
+        const cJSON *l = cJSON_GetArrayItem(ls, (int)i);
+        ok = cJSON_IsNumber(l) && l->valuedouble == (double)p->lengths[i];
+    }
+    cJSON_Delete(j);
+    return ok;
+}
+
+/* What a rerun does with a scheme's checkpoint from an earlier run. */
+typedef enum { MODEL_TRAIN, MODEL_RESUME, MODEL_DONE } model_state;
+
+/* DONE when the checkpoint has the planned model and exactly the planned steps; RESUME when
+ * it has the planned model and fewer steps; TRAIN (from scratch) when it is missing,
+ * unreadable, holds another model (the plan changed) or more steps than planned. */
+static model_state model_state_of(const char *path, const plan *p, const char *scheme) {
     lext_config c;
     bool has = false;
     int64_t step = 0;
-    return lext_checkpoint_read_config(path, &c, &has, &step) == LEXT_OK && (!has || step >= steps);
+    if (lext_checkpoint_read_config(path, &c, &has, &step) != LEXT_OK || !has) return MODEL_TRAIN;
+    const bool same = strcmp(lext_pos_name(c.pos), scheme) == 0 && c.n_layer == p->layers &&
+                      c.n_head == p->heads && c.d_model == p->dim &&
+                      c.d_ff == (p->ffn ? p->ffn : 4 * p->dim) && c.train_len == p->train_len;
+    if (!same || step > p->steps) return MODEL_TRAIN;
+    return step == p->steps ? MODEL_DONE : MODEL_RESUME;
 }
 
 /* ---- results ------------------------------------------------------------------------------ */
@@ -754,16 +777,20 @@ int cmd_experiment(int argc, char **argv) {
         args_free(&a);
     }
     /* training */
+    bool trained[MAX_SCHEMES] = {false}; /* trained (or resumed) by this run */
     for (size_t si = 0; !rc && si < p.n_schemes; si++) {
         const char *s = p.schemes[si];
         snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, s);
         char what[256];
         snprintf(what, sizeof what, "training %s (%lld steps)", s, (long long)p.steps);
-        const bool done = !fresh && model_done(path, p.steps);
-        const bool resume = !fresh && !done && exists(path);
+        const model_state ms = fresh ? MODEL_TRAIN : model_state_of(path, &p, s);
+        const bool done = ms == MODEL_DONE, resume = ms == MODEL_RESUME;
+        trained[si] = !done; /* its evaluations are then redone too */
         arg(&a, "lext"), arg(&a, "train");
         if (resume) {
+            /* --steps: the plan's schedule, also when an earlier run planned another */
             arg(&a, "--resume"), arg(&a, "%s", path);
+            arg(&a, "--steps"), arg(&a, "%lld", (long long)p.steps);
         } else {
             arg(&a, "--data"), arg(&a, "%s/train", p.corpus);
             arg(&a, "--pos"), arg(&a, "%s", s);
@@ -795,7 +822,7 @@ int cmd_experiment(int argc, char **argv) {
         snprintf(json, sizeof json, "%s/eval/%s.json", p.out, s);
         char what[320]; /* room for the whole lengths list (256) */
         snprintf(what, sizeof what, "evaluating %s at %s, causal and bca", s, lengths);
-        const bool done = !fresh && exists(json);
+        const bool done = !fresh && !trained[si] && eval_matches(json, &p);
         arg(&a, "lext"), arg(&a, "eval"), arg(&a, "--model"), arg(&a, "%s", path);
         arg(&a, "--data"), arg(&a, "%s/test", p.corpus);
         arg(&a, "--lengths"), arg(&a, "%s", lengths);
@@ -817,7 +844,7 @@ int cmd_experiment(int argc, char **argv) {
                 snprintf(json, sizeof json, "%s/resolution/%s-%lld%s.json", p.out, s, L, m ? "-bca" : "");
                 char what[256];
                 snprintf(what, sizeof what, "attention resolution of %s at %lld, %s", s, L, mode);
-                const bool done = !fresh && exists(json);
+                const bool done = !fresh && !trained[si] && exists(json);
                 arg(&a, "lext"), arg(&a, "resolution"), arg(&a, "--model"), arg(&a, "%s", path);
                 arg(&a, "--data"), arg(&a, "%s/test", p.corpus);
                 arg(&a, "--length"), arg(&a, "%lld", L);

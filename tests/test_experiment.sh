@@ -73,6 +73,19 @@ $LEXT experiment --config "$tmp/tiny.json" --corpus "$tmp/corpus" --out "$tmp/re
 rc=$?
 check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already complete" "$tmp/rerun.log") -eq 25 ]'
 
+# a changed plan is not skipped: more steps resume the models (and redo their reports);
+# another model shape retrains from scratch
+sed 's/"steps": 4/"steps": 6/' "$tmp/tiny.json" > "$tmp/more.json"
+$LEXT experiment --config "$tmp/more.json" --corpus "$tmp/corpus" --out "$tmp/res" > "$tmp/more.log" 2>&1
+rc=$?
+check "more steps: every model resumed to 6 steps, every report redone" \
+    '[ $rc -eq 0 ] && [ $(grep -c "already complete" "$tmp/more.log") -eq 0 ] && grep -q -- "--resume" "$tmp/res/logs/train-xpos.log" && $LEXT info "$tmp/res/models/xpos.safetensors" | grep -q "step 6 of 6"'
+sed 's/"dim": 16/"dim": 24/' "$tmp/more.json" > "$tmp/wider.json"
+$LEXT experiment --config "$tmp/wider.json" --corpus "$tmp/corpus" --out "$tmp/res" > "$tmp/wider.log" 2>&1
+rc=$?
+check "another model shape: trained from scratch" \
+    '[ $rc -eq 0 ] && ! grep -q -- "--resume" "$tmp/res/logs/train-rope.log" && $LEXT info "$tmp/res/models/rope.safetensors" | grep -qE "d_model +24"'
+
 # bad configs
 echo '{"schemes": ["rope"], "stepz": 3}' > "$tmp/bad1.json"
 echo '{"schemes": ["warp"]}' > "$tmp/bad2.json"
