@@ -70,7 +70,7 @@ if grep -q "bf16 matrix products" "$tmp/bfull.log" && [ "$(grep -c 'bf16 matrix 
    && cmp -s <(tensors "$tmp/bfull.st") <(tensors "$tmp/bhalf.st"); then
     ok "bf16 training resumes in bf16, bit for bit"
 else bad "bf16 resume: $(grep -h 'training\|resuming' "$tmp/bfull.log" "$tmp/bhalf.log" | head -3)"; fi
-if ! diff <(losses "$tmp/full.log") <(losses "$tmp/bfull.log") > /dev/null; then
+if [ "$(losses "$tmp/bfull.log" | wc -l)" -eq 12 ] && ! diff <(losses "$tmp/full.log") <(losses "$tmp/bfull.log") > /dev/null; then
     ok "bf16 and fp32 runs differ"
 else bad "--precision bf16 changed nothing"; fi
 $LEXT train --resume "$tmp/bhalf.st" --precision fp32 --steps 14 --log-every 1 > "$tmp/bswitch.log" 2>&1

@@ -32,15 +32,19 @@ if grep -q "^32 (1x, train)" "$tmp/eval.out" && grep -q "^128 (4x)" "$tmp/eval.o
     ok "eval table marks the training length and counts documents"
 else bad "eval table: $(head -12 "$tmp/eval.out")"; fi
 if [ ! -s "$tmp/eval.err" ]; then ok "no progress line when stderr is not a terminal"; else bad "stderr: $(cat "$tmp/eval.err")"; fi
-if $PY - "$tmp/a.json" <<'PYEOF'
-import json, math, sys
+# bca alone (not copied from a causal cell of the same run) at the training length
+$LEXT eval --model "$tmp/xpos.st" --data "$tmp/data" --lengths 32,128 --attn bca --json "$tmp/bca.json" > /dev/null 2>&1 ||
+    bad "eval --attn bca alone"
+if $PY - "$tmp/a.json" "$tmp/data" "$tmp/bca.json" <<'PYEOF'
+import json, math, os, sys
 r = json.load(open(sys.argv[1]))
+longest = max(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(sys.argv[2]) for f in fs)
 cfg = r["config"]
 for k in ["n_layer", "n_head", "d_model", "d_ff", "vocab_size", "train_len", "pos", "xpos_gamma",
           "xpos_scale_base", "rope_base", "tied", "norm_eps"]:
     assert k in cfg, k
 assert cfg["train_len"] == 32 and cfg["pos"] == "xpos"
-assert r["documents"] == {"total": 6, "used": 5, "skipped": 1, "longest": r["documents"]["longest"],
+assert r["documents"] == {"total": 6, "used": 5, "skipped": 1, "longest": longest,
                           "bytes_per_document": 128}, r["documents"]
 assert r["block"] == 32 and r["window"] == 32
 cells = r["cells"]
@@ -51,9 +55,10 @@ for c in cells:
     assert abs(c["ppl"] - math.exp(c["loss"])) < 1e-9 * c["ppl"], c
     assert abs(c["bits_per_byte"] - c["loss"] / math.log(2)) < 1e-12, c
 assert sorted({c["mode"] for c in cells}) == ["bca", "causal", "window"]
-# bca and window are causal at the training length
-at32 = [c["loss"] for c in cells if c["length"] == 32]
-assert at32[0] == at32[1] == at32[2], at32
+# bca, evaluated on its own, is causal at the training length, and not past it
+alone = {c["length"]: c["loss"] for c in json.load(open(sys.argv[3]))["cells"]}
+causal = {c["length"]: c["loss"] for c in cells if c["mode"] == "causal"}
+assert alone[32] == causal[32] and alone[128] != causal[128], (alone, causal)
 PYEOF
 then ok "eval JSON: configuration, documents, 9 cells with consistent numbers"
 else bad "eval JSON content"; fi

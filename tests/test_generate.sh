@@ -87,6 +87,13 @@ db() { $G --tokens "$1" --stats 2>&1 > /dev/null | sed -n 's/.*decoder_bytes=\([
 if [ -n "$(db 10)" ] && [ "$(db 10)" = "$(db 3000)" ]; then ok "window: decoder memory does not depend on the length"
 else bad "decoder memory: $(db 10) vs $(db 3000)"; fi
 
+# out_bytes ARGS...: the bytes generate writes to stdout, or "failed (exit N)"
+out_bytes() {
+    local rc
+    $G "$@" > "$tmp/ob" 2> /dev/null; rc=$?
+    if [ $rc -eq 0 ]; then bytes "$tmp/ob"; else echo "failed (exit $rc)"; fi
+}
+
 # ---- determinism ----
 $G --prompt "abc" --tokens 300 --seed 5 > "$tmp/s5a" 2> /dev/null
 $G --prompt "abc" --tokens 300 --seed 5 > "$tmp/s5b" 2> /dev/null
@@ -115,21 +122,24 @@ if [ "$(bytes "$tmp/e1")" -eq 200 ] && cmp -s "$tmp/e1" "$tmp/e2" && cmp -s "$tm
    && cmp -s "$tmp/e1" "$tmp/e4" && grep -q "start byte" "$tmp/e1.err"; then
     ok "an empty prompt (none, \"\", empty file) starts from one unprinted newline"
 else bad "empty prompt: $(bytes "$tmp/e1") bytes; $(cat "$tmp/e1.err")"; fi
-if [ "$($G --prompt "x" --tokens 0 2> /dev/null | wc -c)" -eq 0 ]; then ok "--tokens 0 prints nothing and succeeds"
-else bad "--tokens 0"; fi
+n=$(out_bytes --prompt "x" --tokens 0)
+if [ "$n" = 0 ]; then ok "--tokens 0 prints nothing and succeeds"
+else bad "--tokens 0: $n"; fi
 
 # ---- bca and causal ----
-if [ "$($G --attn bca --prompt "abc" --tokens 500 2> /dev/null | wc -c)" -eq 500 ]; then ok "bca: 500 tokens"
-else bad "bca generation"; fi
+n=$(out_bytes --attn bca --prompt "abc" --tokens 500)
+if [ "$n" = 500 ]; then ok "bca: 500 tokens"
+else bad "bca generation: $n"; fi
 $G --attn causal --max-context 400 --prompt "abc" --tokens 300 --temperature 0 > "$tmp/c" 2> /dev/null
 $G --attn window --window 400 --prompt "abc" --tokens 300 --temperature 0 > "$tmp/cw" 2> /dev/null
 if [ "$(bytes "$tmp/c")" -eq 300 ] && cmp -s "$tmp/c" "$tmp/cw"; then
     ok "causal equals a window wider than the context"
 else bad "causal vs wide window: $(bytes "$tmp/c") bytes, $(cmp "$tmp/c" "$tmp/cw")"; fi
 p10=0123456789
-if [ "$($G --attn causal --max-context 64 --prompt $p10 --tokens 54 2> /dev/null | wc -c)" -eq 54 ]; then
+n=$(out_bytes --attn causal --max-context 64 --prompt $p10 --tokens 54)
+if [ "$n" = 54 ]; then
     ok "causal: prompt + tokens = --max-context works"
-else bad "causal at exactly --max-context"; fi
+else bad "causal at exactly --max-context: $n"; fi
 expect_fail "causal: prompt + tokens beyond --max-context" "exceeds --max-context 64" \
     $G --attn causal --max-context 64 --prompt $p10 --tokens 55
 expect_fail "causal: default --max-context 4096" "exceeds --max-context 4096" \

@@ -140,15 +140,6 @@ static lext_model *small_model(lext_pos_kind pos, uint64_t seed) {
     return m;
 }
 
-static double max_rel(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return den > 0 ? num / den : num;
-}
-
 TEST(workspace_precision) {
     lext_model *m = small_model(LEXT_POS_XPOS, 7);
     if (!CHECK(m, "model")) return;
@@ -171,7 +162,7 @@ TEST(workspace_precision) {
     memcpy(lo, lext_ctx_logits(ctx), sizeof(float) * (size_t)(N * V));
     /* every operand carries a relative error of up to 2^-9: the logits move by about that
      * much, far more than fp32 rounding (1e-6) and far less than 10% */
-    double e = max_rel(lo, ref, (size_t)(N * V));
+    double e = h_rel_err(lo, ref, (size_t)(N * V));
     printf("  bf16 against fp32: logits %.3g, loss %.7g vs %.7g\n", e, (double)l16, (double)l32);
     CHECK(e > 1e-4 && e < 0.05, "bf16 logits differ from fp32 by %.3g", e);
     CHECK(fabs((double)l16 - l32) < 0.02 * fabs((double)l32) && l16 != l32,
