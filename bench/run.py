@@ -319,9 +319,12 @@ def lext_init(path, m, pos, seed=1):
         raise RunError(f"bench_lext init failed: {p.stderr.strip()}")
 
 
-def torch_env(threads_policy="PASSIVE"):
+def torch_env(threads_policy="PASSIVE", threads=None):
+    """Debian's torch does its matrix products in the system libblas.so.3 (OpenBLAS's pthread
+    build here), whose pool torch.set_num_threads does not reach: give it the same count."""
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)
+    env["OPENBLAS_NUM_THREADS"] = str(threads or THREADS)
     if threads_policy:
         env["OMP_WAIT_POLICY"] = threads_policy
     else:
@@ -432,7 +435,7 @@ def measure_threads(cfg, corpus, tmp, warmup, reps, res, failures):
         procs.append(Proc(f"torch {name}",
                           [PYTHON, TORCH_BENCH, "train", "--model", ck, "--batches", bfile,
                            "--warmup", str(warmup), "--reps", str(reps), "--threads", str(thr),
-                           "--sync"], env=torch_env(pol)))
+                           "--sync"], env=torch_env(pol, thr)))
     ok = run_group(procs, warmup, reps, failures, "PyTorch thread settings")
     res["torch_threads"] = {"ok": ok, "settings": [
         dict(setting=name, **p.summary()) for (name, _, _), p in zip(settings, procs)]}

@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
     TIME("linear qkv bwd dw", 2.0 * N * 3 * D * D, linear_backward(NULL, w3, NULL, qkv, y, w3, N, D, 3 * D));
     TIME("linear qkv bwd db", 0, linear_backward(NULL, NULL, b3, qkv, y, w3, N, D, 3 * D));
     TIME("linear out fwd 4096x256x256", 2.0 * N * D * D, linear_forward(y, att, wd, b3, N, D, D));
-    TIME("linear out bwd dinp+dw+db", 6.0 * N * D * D, linear_backward(att, wd, db, y, x, wd, N, D, D));
+    TIME("linear out bwd dinp+dw+db", 4.0 * N * D * D, linear_backward(att, wd, db, y, x, wd, N, D, D));
     TIME("linear up fwd 4096x1024x256", 2.0 * N * F * D, linear_forward(fc, x, wu, db, N, D, F));
     TIME("linear up bwd dinp+dw+db", 4.0 * N * F * D, linear_backward(x, dw, db, fc, y, wu, N, D, F));
     TIME("linear down fwd 4096x256x1024", 2.0 * N * F * D, linear_forward(y, fc, wdn, b3, N, F, D));
