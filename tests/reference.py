@@ -270,7 +270,7 @@ def loss_fn(logits, targets):
 # ---- optimizer -------------------------------------------------------------------------
 
 
-def schedule_lr(step, lr, warmup, total, min_lr_ratio):
+def schedule_lr(step, lr, warmup, total, min_lr_ratio=0.1):
     """lext's schedule at 0-based step: linear warm-up lr*(step+1)/warmup for step < warmup,
     then cosine from lr to lr*min_lr_ratio: progress = (step-warmup)/(total-warmup), clamped
     to 1 (1 when total == warmup)."""
@@ -281,7 +281,7 @@ def schedule_lr(step, lr, warmup, total, min_lr_ratio):
     return lr * (min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def make_adamw(model, lr, weight_decay=0.01, betas=(0.9, 0.98), eps=1e-6):
+def make_adamw(model, lr, weight_decay=0.01, betas=(0.9, 0.98), eps=1e-6, foreach=None):
     """torch.optim.AdamW with decay on the 2-D tensors (matrices and embeddings) only."""
     decay = [p for p in model.parameters() if p.dim() == 2]
     no_decay = [p for p in model.parameters() if p.dim() != 2]
@@ -289,7 +289,7 @@ def make_adamw(model, lr, weight_decay=0.01, betas=(0.9, 0.98), eps=1e-6):
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, foreach=foreach)
 
 
 def train(model, tokens, targets, steps, lr, warmup, total, min_lr_ratio=0.1,

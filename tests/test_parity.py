@@ -458,6 +458,36 @@ def run_bf16_case(label, cfg, seed, tmp):
             "fp32-logits": f_logits, "fp32-grads": f_grads}
 
 
+def torch_model_checks():
+    """bench/torch_model.py, the benchmark's PyTorch baseline, is written for speed (complex
+    rotations, additive masks, baddbmm): it must compute the same model, in float32, to the
+    same 1e-4 as lext, or the benchmark compares lext with something else."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import torch_model  # noqa: E402
+
+    worst = 0.0
+    for i, (label, cfg) in enumerate(CASES):
+        if cfg["pos"] not in ("none", "rope", "xpos"):
+            continue
+        model = random_model(cfg, 9000 + i)
+        fast = torch_model.TorchLext(cfg)
+        fast.load_state_dict({k: v.float() for k, v in model.state_dict().items()}, strict=True)
+        tokens, targets = make_batch(cfg, B_TRAIN, T_TRAIN, 9100 + i)
+        ref_loss = ref.loss_fn(model(tokens), targets)
+        ref_loss.backward()
+        logits = fast(tokens)
+        loss = ref.loss_fn(logits, targets)
+        loss.backward()
+        e = max(rel_err(logits.detach(), model(tokens).detach()), scalar_err(loss.item(), ref_loss.item()))
+        fast_grads = {k: p.grad for k, p in fast.named_parameters()}
+        for k, g in grads_of(model).items():
+            e = max(e, rel_err(fast_grads[k], g))
+        record(e <= TOL, f"bench/torch_model.py {label}: logits, loss and gradients", f"rel err {e:.3g}")
+        worst = max(worst, e)
+    print(f"  bench/torch_model.py (the benchmark's PyTorch model, float32) against the reference: "
+          f"worst {worst:.1e}", flush=True)
+
+
 def self_checks():
     """Checks of the reference's own building blocks against hand-computed values."""
     # ALiBi slopes: 8 heads -> 2^-1..2^-8; 3 heads -> 2^-4, 2^-8, then 2^-2 (from 4 heads)
@@ -510,6 +540,7 @@ def main():
         print(f"test_parity.py: {passed} passed, {failed} failed")
         return 1
     self_checks()
+    torch_model_checks()
     print(f"max|lext - ref| / max|ref| per case (lext float32, reference float64; tol {TOL:g}, "
           f"weights after {STEPS} steps {TOL_WEIGHTS:g})"
           + ("; cross-checked with the safetensors library" if st_torch else
