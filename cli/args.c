@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, char *err, size_t errlen) {
@@ -260,3 +261,9 @@ void fmt_count(char *buf, size_t n, double v) {
 }
 
 bool is_tty(int fd) { return isatty(fd) == 1; }
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -59,6 +59,8 @@ int cli_lib_error(const char *cmd, const char *what);
 
 /* h:mm:ss or m:ss */
 void fmt_duration(char *buf, size_t n, double seconds);
+/* Seconds on a monotonic clock, for timings and progress. */
+double cli_now(void);
 /* 12,345 */
 void fmt_count(char *buf, size_t n, double v);
 bool is_tty(int fd);

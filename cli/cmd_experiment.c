@@ -196,12 +196,6 @@ typedef struct {
     FILE *cmds;    /* the exact commands, for the report */
 } runner;
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Appends one shell-quoted command line to buf. */
 static void quote_cmd(char *buf, size_t n, char *const argv[]) {
     size_t k = 0;
@@ -242,7 +236,7 @@ static int run_step(runner *r, const char *what, char *const argv[], const char 
         return 0;
     }
     char el[32];
-    fmt_duration(el, sizeof el, now_s() - r->t0);
+    fmt_duration(el, sizeof el, cli_now() - r->t0);
     printf("[%d/%d %s] %s\n", r->step, r->n_steps, el, what);
     fflush(stdout);
     FILE *lf = fopen(log, "w");
@@ -275,13 +269,13 @@ static int run_step(runner *r, const char *what, char *const argv[], const char 
     FILE *in = fdopen(fd[0], "r");
     if (!in) close(fd[0]);
     char buf[4096];
-    double t = now_s();
+    double t = cli_now();
     while (in && fgets(buf, sizeof buf, in)) {
         fputs(buf, lf);
         fflush(lf);
         if (r->tty) {
             buf[strcspn(buf, "\r\n")] = '\0';
-            fmt_duration(el, sizeof el, now_s() - t);
+            fmt_duration(el, sizeof el, cli_now() - t);
             printf("\r\033[K    %s  %.100s", el, buf);
             fflush(stdout);
         }
@@ -292,12 +286,12 @@ static int run_step(runner *r, const char *what, char *const argv[], const char 
     child_pid = 0;
     fclose(lf);
     if (r->tty) printf("\r\033[K");
-    fmt_duration(el, sizeof el, now_s() - t);
+    fmt_duration(el, sizeof el, cli_now() - t);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         printf("    failed after %s; its output is in %s\n", el, log);
         return 1;
     }
-    const double took = now_s() - t;
+    const double took = cli_now() - t;
     r->step_s += took;
     if ((lf = fopen(log, "a"))) { /* for the report of a later run that skips this step */
         fprintf(lf, "# seconds %.1f\n", took);
@@ -759,7 +753,7 @@ int cmd_experiment(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    runner r = {&p, is_tty(STDOUT_FILENO), 0, 0, now_s(), 0.0, fopen(cmds_path, "w")};
+    runner r = {&p, is_tty(STDOUT_FILENO), 0, 0, cli_now(), 0.0, fopen(cmds_path, "w")};
     char corpus_json[1100];
     snprintf(corpus_json, sizeof corpus_json, "%s/corpus.json", p.corpus);
     bool need_corpus = !exists(corpus_json);
@@ -901,7 +895,7 @@ int cmd_experiment(int argc, char **argv) {
     } else {
         snprintf(corpus_info, sizeof corpus_info, "`%s` (no corpus.json)", p.corpus);
     }
-    if (write_report(&p, &res, cmds_path, now_s() - r.t0, r.step_s, corpus_info) && !rc) rc = 1;
+    if (write_report(&p, &res, cmds_path, cli_now() - r.t0, r.step_s, corpus_info) && !rc) rc = 1;
     for (size_t si = 0; si < p.n_schemes; si++) {
         cJSON_Delete(res.eval[si]);
         for (size_t k = 0; k < 4; k++) cJSON_Delete(res.res[si][k][0]), cJSON_Delete(res.res[si][k][1]);

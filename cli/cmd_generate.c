@@ -44,7 +44,6 @@ static double clock_s(clockid_t id) {
     clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 /* CPU time of all threads: with one thread, a load-independent measure of work done */
 static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
@@ -222,12 +221,12 @@ int cmd_generate(int argc, char **argv) {
     sigaction(SIGTERM, &sa, &old_term);
 
     /* prefill: one call, chunked inside the decoder */
-    const double t0 = now_s();
+    const double t0 = cli_now();
     if (lext_decoder_feed(m, dec, ids, n_ctx0, logits)) {
         status = cli_lib_error(cmd, "prefill");
         goto restore;
     }
-    const double t1 = now_s(), c1 = cpu_s();
+    const double t1 = cli_now(), c1 = cpu_s();
 
     /* generation: sample, print, feed (the last byte is printed but not fed: its logits
      * would be unused) */
@@ -249,7 +248,7 @@ int cmd_generate(int argc, char **argv) {
             goto restore;
         }
     }
-    const double t2 = now_s(), c2 = cpu_s();
+    const double t2 = cli_now(), c2 = cpu_s();
 
     /* ---- summary on stderr ---- */
     const double pre_s = t1 - t0, gen_s = t2 - t1;

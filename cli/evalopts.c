@@ -4,7 +4,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 int cli_masks_parse(const char *cmd, const char *list, bool block_given, int64_t block,
                     bool window_given, int64_t window, cli_masks *out) {
@@ -80,8 +79,3 @@ void cli_model_summary(const lext_model *m, char *buf, size_t n) {
              lext_pos_name(c->pos), c->n_layer, c->n_head, c->d_model, c->d_ff, c->train_len, np);
 }
 
-double cli_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}

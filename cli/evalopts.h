@@ -34,7 +34,5 @@ void cli_mask_name(const lext_attn *a, char *buf, size_t n);
 
 /* "xpos, 4 layers, 4 heads, dim 256, ffn 1024, train length 256, 3,290,880 parameters" */
 void cli_model_summary(const lext_model *m, char *buf, size_t n);
-/* Seconds on a monotonic clock, for timings and progress. */
-double cli_now(void);
 
 #endif
