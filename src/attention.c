@@ -89,18 +89,19 @@ lext_status attn_scratch_init(attn_scratch *ws, int64_t hd, int64_t H, int64_t m
     if (!s) s = lext_alloc((void **)&ws->kt, kv * sizeof(float), "transposed keys");
     if (!s) s = lext_alloc((void **)&ws->vp, rows * sizeof(float), "staged values");
     if (!s && backward) s = lext_alloc((void **)&ws->vt, kv * sizeof(float), "transposed values");
-    if (!s && backward) s = lext_alloc((void **)&ws->qp, rows * sizeof(float), "staged queries");
+    /* the backward never reads the staged values (it reads vt): their rows hold its queries */
+    if (!s && backward) ws->qp = ws->vp;
     if (!s && backward) s = lext_alloc((void **)&ws->kp, rows * sizeof(float), "staged keys");
     if (!s && backward) s = lext_alloc((void **)&ws->dop, rows * sizeof(float), "staged gradients");
     if (s) attn_scratch_free(ws);
     else
         ws->bytes = (ws->per_thread * (size_t)ws->n_threads + kv + rows +
-                     (backward ? kv + 3 * rows : 0)) * sizeof(float);
+                     (backward ? kv + 2 * rows : 0)) * sizeof(float);
     return s;
 }
 
 void attn_scratch_free(attn_scratch *ws) {
-    float *bufs[] = {ws->buf, ws->kt, ws->vt, ws->vp, ws->qp, ws->kp, ws->dop};
+    float *bufs[] = {ws->buf, ws->kt, ws->vt, ws->vp, ws->kp, ws->dop}; /* qp is vp */
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) lext_free(bufs[i]);
     *ws = (attn_scratch){0};
 }

@@ -31,7 +31,7 @@ typedef struct {
     size_t per_thread; /* floats */
     int n_threads;
     float *kt, *vt;          /* transposed keys, values; vt only with backward */
-    float *vp, *qp, *kp, *dop; /* padded rows; qp, kp, dop only with backward */
+    float *vp, *qp, *kp, *dop; /* padded rows; kp, dop only with backward; qp = vp */
     int64_t max_tokens;
     size_t bytes; /* all of the above together */
 } attn_scratch;
