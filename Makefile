@@ -106,7 +106,7 @@ $(BIN): $(CLI_OBJ) $(BUILD)/liblext.a
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/liblext.a | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Itests $< $(BUILD)/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
 
-# the harnesses of the CLI's parsers link these two of its objects
+# the harnesses of the CLI's parsers link these of its objects (parsers and option tables)
 FUZZ_CLI := $(BUILD)/cli/args.o $(BUILD)/cli/evalopts.o $(BUILD)/cli/trainopts.o $(BUILD)/cli/genopts.o
 
 $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/liblext.a $(FUZZ_CLI) | $(BUILD)/fuzz

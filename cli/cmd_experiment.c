@@ -795,7 +795,13 @@ int cmd_experiment(int argc, char **argv) {
             arg(&a, "--train-len"), arg(&a, "%lld", (long long)p.train_len);
             arg(&a, "--batch"), arg(&a, "%lld", (long long)p.batch);
             arg(&a, "--steps"), arg(&a, "%lld", (long long)p.steps);
-            arg(&a, "--lr"), arg(&a, "%g", p.lr);
+            /* the shortest decimal that reads back as the same double: the command is exact */
+            char lr[40];
+            for (int digits = 6; digits <= 17; digits++) {
+                snprintf(lr, sizeof lr, "%.*g", digits, p.lr);
+                if (strtod(lr, NULL) == p.lr) break;
+            }
+            arg(&a, "--lr"), arg(&a, "%s", lr);
             if (p.warmup >= 0) arg(&a, "--warmup"), arg(&a, "%lld", (long long)p.warmup);
             arg(&a, "--seed"), arg(&a, "%lld", (long long)p.seed);
             arg(&a, "--out"), arg(&a, "%s", path);

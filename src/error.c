@@ -52,14 +52,15 @@ lext_status lext_alloc(void **out, size_t bytes, const char *what) {
     *out = NULL;
     if (bytes == 0) bytes = 64;
     size_t rounded = (bytes + 63) & ~(size_t)63;
-    char size[32];
-    lext_fmt_bytes(size, sizeof size, (double)bytes);
     unsigned char *base = rounded < bytes || rounded > SIZE_MAX - 64 /* overflow */
                               ? NULL
                               : calloc(1, rounded + 64);
-    if (!base)
+    if (!base) {
+        char size[32];
+        lext_fmt_bytes(size, sizeof size, (double)bytes);
         return lext_fail(LEXT_ERR_NOMEM, "cannot allocate %zu bytes (%s) for %s", bytes, size,
                          what);
+    }
     const size_t shift = 64 - (size_t)((uintptr_t)base % 64); /* in [1, 64] */
     base[shift - 1] = (unsigned char)shift;
     *out = base + shift;
