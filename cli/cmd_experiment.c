@@ -348,6 +348,14 @@ static bool eval_matches(const char *json, const plan *p) {
     return ok;
 }
 
+/* A report from an earlier run counts only when it parses (a write cut short by a full disk
+ * or a kill leaves a file that does not). */
+static bool json_ok(const char *path) {
+    cJSON *j = read_json(path);
+    cJSON_Delete(j);
+    return j != NULL;
+}
+
 /* What a rerun does with a scheme's checkpoint from an earlier run. */
 typedef enum { MODEL_TRAIN, MODEL_RESUME, MODEL_DONE } model_state;
 
@@ -844,7 +852,7 @@ int cmd_experiment(int argc, char **argv) {
                 snprintf(json, sizeof json, "%s/resolution/%s-%lld%s.json", p.out, s, L, m ? "-bca" : "");
                 char what[256];
                 snprintf(what, sizeof what, "attention resolution of %s at %lld, %s", s, L, mode);
-                const bool done = !fresh && !trained[si] && exists(json);
+                const bool done = !fresh && !trained[si] && json_ok(json);
                 arg(&a, "lext"), arg(&a, "resolution"), arg(&a, "--model"), arg(&a, "%s", path);
                 arg(&a, "--data"), arg(&a, "%s/test", p.corpus);
                 arg(&a, "--length"), arg(&a, "%lld", L);
