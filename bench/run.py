@@ -658,8 +658,12 @@ def build_table(res):
                          fmt(e["lext_bca"]["tok_s"]), "-", "-", "-", "info"))
         ml = e["lext_causal"]["maxrss_kb"]
         mt = e["torch_causal"]["maxrss_kb"] if "torch_causal" in e else None
+        # the extrapolation issue's target: one 16384-token causal segment within 2 GiB
+        big = int(T) == 16384
         rows.append((f"evaluation {T} causal, peak RSS (MiB)", fmt(ml / 1024),
-                     fmt(mt / 1024) if mt else "-", f"{ml / mt:.2f}x" if mt else "-", "-", "info"))
+                     fmt(mt / 1024) if mt else "-", f"{ml / mt:.2f}x" if mt else "-",
+                     "lext <= 2048 MiB" if big else "-",
+                     verdict(ml <= 2048 * 1024) if big else "info"))
         if "torch_causal" in e:
             a, b = e["lext_causal"]["units"][-1]["loss"], e["torch_causal"]["units"][-1]["loss"]
             e["loss_rel_diff"] = abs(a - b) / abs(b)
