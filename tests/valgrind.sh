@@ -10,14 +10,9 @@
 # tests/valgrind.supp holds the suppressions, each explained there; only library noise.
 set -u
 cd "$(dirname "$0")/.."
-LEXT=${LEXT_BIN:-./lext}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. tests/lib.sh
 logs=${VALGRIND_LOGS:-$tmp/logs}
 mkdir -p "$logs"
-pass=0; fail=0
-ok()  { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 
 # one thread, but for one run: OpenMP's pool would only multiply the run time
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
@@ -80,5 +75,4 @@ memcheck too-large "$LEXT" train --data "$tmp/data" --dim 65536 --layers 1024 --
 memcheck missing-data "$LEXT" eval --model "$M" --data "$tmp/nowhere" --lengths 16
 want_fail=0
 
-echo "valgrind.sh: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary valgrind.sh
