@@ -624,11 +624,15 @@ def build_table(res):
             # paired: xpos and rope units of the same round ran back to back under the same
             # machine conditions, so the median of the per-round ratios cancels the drift that
             # a ratio of two medians keeps (steps vary by about 5% here)
+            # (pairs matched by round; rounds another process disturbed are left out, as in
+            # every other median, unless no round is clean)
             def paired(a, b):
-                ta = [u["seconds"] for u in a["units"] if u["phase"] == "timed"]
-                tb = [u["seconds"] for u in b["units"] if u["phase"] == "timed"]
-                n = min(len(ta), len(tb))
-                return median([x / y for x, y in zip(ta[:n], tb[:n])]) if n else float("nan")
+                ta = {u.get("round"): u for u in a["units"] if u["phase"] == "timed"}
+                tb = {u.get("round"): u for u in b["units"] if u["phase"] == "timed"}
+                both = [(ta[r], tb[r]) for r in ta if r in tb]
+                clean = [(x, y) for x, y in both if x.get("clean", True) and y.get("clean", True)]
+                use = clean or both
+                return median([x["seconds"] / y["seconds"] for x, y in use]) if use else float("nan")
             rl = paired(ex["lext"], er["lext"])
             rt = paired(ex["torch"], er["torch"])
             rows.append((f"training {cname}: XPOS step time / RoPE step time (median of per-round ratios)", f"{rl:.3f}",
