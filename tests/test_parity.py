@@ -437,7 +437,11 @@ def run_bf16_case(label, cfg, seed, tmp):
         logits = model(tokens)
         loss = ref.loss_fn(logits, targets)
         loss.backward()
-        e_grads = max(rel_err(lext_grads[k], g) for k, g in grads_of(model).items())
+        ref_grads = grads_of(model)
+        if not record(set(lext_grads) == set(ref_grads), f"{label}: bf16 gradient tensor names",
+                      f"{sorted(set(lext_grads) ^ set(ref_grads))} differ"):
+            return None
+        e_grads = max(rel_err(lext_grads[k], g) for k, g in ref_grads.items())
         worst[precision] = (rel_err(lext_logits, logits.detach()),
                             scalar_err(out["loss"], loss.item()), e_grads)
     e_logits, e_loss, e_grads = worst["bf16"]
