@@ -3,6 +3,8 @@
 # Options: NO_OMP=1 (no OpenMP), ARCH=... (default -march=native), DEBUG=1 (-O0 -g),
 #          CC=clang, SANITIZE=address|fuzzer (see `make asan`, `make fuzz`), BUILD=dir
 #          (objects, library and test programs [build]), BIN=path (the CLI [lext]).
+#          BLAS=onednn (default) or BLAS=openblas: the matrix-product engine (src/gemm.h).
+#          oneDNN (Debian libdnnl-dev) is built on OpenMP, the pool lext's own loops use.
 #          OpenBLAS: the OpenMP build (Debian libopenblas-openmp-dev) is preferred, so that
 #          BLAS and lext's own loops share one thread pool; any other libopenblas works.
 #
@@ -64,13 +66,22 @@ else
   CFLAGS += -fopenmp-simd
 endif
 
-ifneq ($(wildcard $(BLAS_OMP_LIB)/libopenblas.so),)
-  CPPFLAGS += -I$(BLAS_OMP_INC)
-  LDLIBS   += -L$(BLAS_OMP_LIB) -Wl,-rpath,$(BLAS_OMP_LIB) -lopenblas
-  $(info lext: OpenBLAS (OpenMP build) found)
+BLAS ?= onednn
+ifeq ($(BLAS),onednn)
+  LDLIBS   += -ldnnl -pthread
+  $(info lext: matrix products on oneDNN)
+else ifeq ($(BLAS),openblas)
+  CPPFLAGS += -DLEXT_BLAS_OPENBLAS
+  ifneq ($(wildcard $(BLAS_OMP_LIB)/libopenblas.so),)
+    CPPFLAGS += -I$(BLAS_OMP_INC)
+    LDLIBS   += -L$(BLAS_OMP_LIB) -Wl,-rpath,$(BLAS_OMP_LIB) -lopenblas -pthread
+    $(info lext: matrix products on OpenBLAS (OpenMP build))
+  else
+    LDLIBS   += -lopenblas -pthread
+    $(info lext: matrix products on OpenBLAS, but not its OpenMP build: BLAS threads and lext threads are separate pools)
+  endif
 else
-  LDLIBS   += -lopenblas
-  $(info lext: OpenBLAS found, but not its OpenMP build: BLAS threads and lext threads are separate pools)
+  $(error BLAS must be onednn or openblas, not '$(BLAS)')
 endif
 
 LIB_SRC  := $(wildcard src/*.c)

@@ -1,6 +1,6 @@
 /*
- * sgemm_peak.c - the machine's sgemm speed, measured with the very BLAS and thread setting
- * lext uses: linked like lext (the Makefile's LDLIBS), threads set with lext_set_threads().
+ * sgemm_peak.c - the machine's sgemm speed, measured with the very engine (gemm.h's gemm_f32)
+ * and thread setting lext uses: linked like lext (the Makefile's LDLIBS), threads set with lext_set_threads().
  *
  *   sgemm_peak [--threads N] [--reps N] [--min-seconds S] [--shape MxNxK ...]
  *
@@ -11,9 +11,9 @@
  * Each shape: one untimed call, then reps timed calls (at least min-seconds in all); one
  * JSON line per shape with the best and the median GFLOP/s (2 M N K flops per call).
  */
+#include "gemm.h"
 #include "lext.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +44,7 @@ static void run_shape(int M, int N, int K, int transb, int reps, double min_s) {
     memset(C, 0, (size_t)M * N * sizeof(float));
     const double flops = 2.0 * M * N * K;
 #define GEMM()                                                                                  \
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, transb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, \
-                A, K, W, transb ? K : N, 0.0f, C, N)
+    gemm_f32(false, transb, M, N, K, A, K, W, transb ? K : N, 0.0f, C, N)
     GEMM(); /* warm-up: thread start, page faults */
     int cap = reps * 64 + 64, n = 0;
     double *g = malloc((size_t)cap * sizeof(double)), t_all = 0;
@@ -58,8 +57,8 @@ static void run_shape(int M, int N, int K, int transb, int reps, double min_s) {
     }
     qsort(g, (size_t)n, sizeof(double), cmp_double);
     printf("{\"event\":\"sgemm\",\"M\":%d,\"N\":%d,\"K\":%d,\"form\":\"%s\",\"threads\":%d,"
-           "\"calls\":%d,\"gflops_best\":%.2f,\"gflops_median\":%.2f}\n",
-           M, N, K, transb ? "A W^T" : "A B", lext_get_threads(), n, g[n - 1], g[n / 2]);
+           "\"engine\":\"%s\",\"kernel\":\"%s\",\"calls\":%d,\"gflops_best\":%.2f,\"gflops_median\":%.2f}\n",
+           M, N, K, transb ? "A W^T" : "A B", lext_get_threads(), gemm_engine_name(), gemm_f32_kernel(), n, g[n - 1], g[n / 2]);
     fflush(stdout);
     free(g);
     free(A);

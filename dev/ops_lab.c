@@ -7,7 +7,6 @@
 #include "model.h"
 #include "ops.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,18 +57,18 @@ int main(int argc, char **argv) {
     rotary_table_init(&rt, &c, T);
     rotary_table_fill(&rt, &c, 0, T, rotary_centre(T));
     printf("config A ops, N = %lld rows, best of %d, %d threads\n", (long long)N, reps, lext_get_threads());
-    TIME("linear qkv fwd 4096x768x256", 2.0 * N * 3 * D * D, linear_forward(qkv, x, w3, b3, N, D, 3 * D));
-    TIME("linear qkv bwd dinp", 2.0 * N * 3 * D * D, linear_backward(x, NULL, NULL, qkv, y, w3, N, D, 3 * D));
-    TIME("linear qkv bwd dw", 2.0 * N * 3 * D * D, linear_backward(NULL, w3, NULL, qkv, y, w3, N, D, 3 * D));
-    TIME("linear qkv bwd db", 0, linear_backward(NULL, NULL, b3, qkv, y, w3, N, D, 3 * D));
-    TIME("linear out fwd 4096x256x256", 2.0 * N * D * D, linear_forward(y, att, wd, b3, N, D, D));
-    TIME("linear out bwd dinp+dw+db", 4.0 * N * D * D, linear_backward(att, wd, db, y, x, wd, N, D, D));
-    TIME("linear up fwd 4096x1024x256", 2.0 * N * F * D, linear_forward(fc, x, wu, db, N, D, F));
-    TIME("linear up bwd dinp+dw+db", 4.0 * N * F * D, linear_backward(x, dw, db, fc, y, wu, N, D, F));
-    TIME("linear down fwd 4096x256x1024", 2.0 * N * F * D, linear_forward(y, fc, wdn, b3, N, F, D));
-    TIME("linear down bwd dinp+dw+db", 4.0 * N * F * D, linear_backward(fc2, dw, db, y, fc, wdn, N, F, D));
-    TIME("lm head fwd 4096x256x256", 2.0 * N * V * D, linear_forward(logits, x, wd, NULL, N, D, V));
-    TIME("lm head bwd dinp+dw", 4.0 * N * V * D, linear_backward(y, wd, NULL, dlogits, x, wd, N, D, V));
+    TIME("linear qkv fwd 4096x768x256", 2.0 * N * 3 * D * D, linear_forward(qkv, x, w3, b3, N, D, 3 * D, NULL));
+    TIME("linear qkv bwd dinp", 2.0 * N * 3 * D * D, linear_backward(x, NULL, NULL, qkv, y, w3, N, D, 3 * D, NULL));
+    TIME("linear qkv bwd dw", 2.0 * N * 3 * D * D, linear_backward(NULL, w3, NULL, qkv, y, w3, N, D, 3 * D, NULL));
+    TIME("linear qkv bwd db", 0, linear_backward(NULL, NULL, b3, qkv, y, w3, N, D, 3 * D, NULL));
+    TIME("linear out fwd 4096x256x256", 2.0 * N * D * D, linear_forward(y, att, wd, b3, N, D, D, NULL));
+    TIME("linear out bwd dinp+dw+db", 4.0 * N * D * D, linear_backward(att, wd, db, y, x, wd, N, D, D, NULL));
+    TIME("linear up fwd 4096x1024x256", 2.0 * N * F * D, linear_forward(fc, x, wu, db, N, D, F, NULL));
+    TIME("linear up bwd dinp+dw+db", 4.0 * N * F * D, linear_backward(x, dw, db, fc, y, wu, N, D, F, NULL));
+    TIME("linear down fwd 4096x256x1024", 2.0 * N * F * D, linear_forward(y, fc, wdn, b3, N, F, D, NULL));
+    TIME("linear down bwd dinp+dw+db", 4.0 * N * F * D, linear_backward(fc2, dw, db, y, fc, wdn, N, F, D, NULL));
+    TIME("lm head fwd 4096x256x256", 2.0 * N * V * D, linear_forward(logits, x, wd, NULL, N, D, V, NULL));
+    TIME("lm head bwd dinp+dw", 4.0 * N * V * D, linear_backward(y, wd, NULL, dlogits, x, wd, N, D, V, NULL));
     TIME("layernorm fwd", 0, layernorm_forward(y, mean, rstd, x, b3, b3, N, D, 1e-5f));
     TIME("layernorm bwd", 0, layernorm_backward(att, wd, db, y, mean, rstd, x, b3, N, D));
     TIME("gelu fwd", 0, gelu_forward(fc2, fc, N * F));

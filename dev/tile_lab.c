@@ -1,11 +1,11 @@
 /*
  * tile_lab.c - tile_gemm against a naive oracle on every layout the attention kernels use
- * and on ragged sizes, then its speed against cblas_sgemm on attention-sized tiles (one
+ * and on ragged sizes, then its speed against the engine's gemm_f32 on attention-sized tiles (one
  * thread, as attention runs them).
  */
 #include "tile.h"
 
-#include <cblas.h>
+#include "gemm.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +18,7 @@ static double now(void) {
 }
 
 int main(void) {
-    openblas_set_num_threads(1);
+    lext_set_threads(1);
     float *A = malloc(4 * 512 * 512), *B = malloc(4 * 512 * 512), *C = malloc(4 * 512 * 512),
           *R = malloc(4 * 512 * 512);
     for (int i = 0; i < 512 * 512; i++) A[i] = (float)((i * 37) % 101) / 101.0f - 0.5f, B[i] = (float)((i * 53) % 97) / 97.0f - 0.5f;
@@ -47,7 +47,7 @@ int main(void) {
         double tb = 1e9, tt = 1e9;
         for (int r = 0; r < 200; r++) {
             double t = now();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N);
+            gemm_f32(false, false, M, N, K, A, K, B, N, 0.0f, R, N);
             t = now() - t;
             tb = t < tb ? t : tb;
             t = now();

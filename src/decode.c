@@ -150,7 +150,7 @@ static lext_status feed_chunk(lext_model *m, lext_decoder *d, const int32_t *tok
         float *vc = d->v + (size_t)l * (size_t)d->cap * (size_t)D;
         layernorm_forward(d->ln, d->mean, d->rstd, d->x, lw->attn_norm_w, lw->attn_norm_b, n, D,
                           (float)c->norm_eps);
-        linear_forward(d->qkv, d->ln, lw->qkv_w, lw->qkv_b, n, D, 3 * D);
+        linear_forward(d->qkv, d->ln, lw->qkv_w, lw->qkv_b, n, D, 3 * D, NULL);
         if (ph.rotary) /* in place: each pair is read before it is written */
             rotary_forward(d->qkv, 3 * D, d->qkv, 3 * D, &d->rot, 1, n, D, H);
         for (int64_t t = 0; t < n; t++) {
@@ -160,13 +160,13 @@ static lext_status feed_chunk(lext_model *m, lext_decoder *d, const int32_t *tok
         }
         attention_decode(d->att, D, d->qkv, 3 * D, n, p0, kc, vc, D, d->cap, m->alibi_slopes,
                          d->decay, &d->attn, H, hd, d->scratch, d->n_threads);
-        linear_forward(d->tmp, d->att, lw->out_w, lw->out_b, n, D, D);
+        linear_forward(d->tmp, d->att, lw->out_w, lw->out_b, n, D, D, NULL);
         residual_forward(d->mid, d->x, d->tmp, n * D);
         layernorm_forward(d->ln, d->mean, d->rstd, d->mid, lw->mlp_norm_w, lw->mlp_norm_b, n, D,
                           (float)c->norm_eps);
-        linear_forward(d->fc, d->ln, lw->up_w, lw->up_b, n, D, F);
+        linear_forward(d->fc, d->ln, lw->up_w, lw->up_b, n, D, F, NULL);
         gelu_forward(d->fc_act, d->fc, n * F);
-        linear_forward(d->tmp, d->fc_act, lw->down_w, lw->down_b, n, F, D);
+        linear_forward(d->tmp, d->fc_act, lw->down_w, lw->down_b, n, F, D, NULL);
         residual_forward(d->x, d->mid, d->tmp, n * D);
     }
     d->pos += n;
@@ -174,7 +174,7 @@ static lext_status feed_chunk(lext_model *m, lext_decoder *d, const int32_t *tok
         const float *last = d->x + (n - 1) * D;
         layernorm_forward(d->ln, d->mean, d->rstd, last, w->norm_w, w->norm_b, 1, D,
                           (float)c->norm_eps);
-        linear_forward(logits, d->ln, w->lm_head, NULL, 1, D, V);
+        linear_forward(logits, d->ln, w->lm_head, NULL, 1, D, V, NULL);
     }
     return LEXT_OK;
 }

@@ -6,6 +6,7 @@
  *   y  = x1 + down(gelu(up(ln2(x1))))          the MLP
  * then logits = ln_f(x_L) @ W^T with W the tied embedding or lm_head.
  */
+#include "gemm.h"
 #include "internal.h"
 #include "model.h"
 #include "ops.h"
@@ -134,7 +135,9 @@ static void bf16_buffers_free(lext_ctx *ctx) {
     lext_free(ctx->wbf);
     lext_free(ctx->xbf);
     lext_free(ctx->dybf);
+    lext_free(ctx->bf16_scratch);
     ctx->wbf = ctx->xbf = ctx->dybf = NULL;
+    ctx->bf16_scratch = NULL;
     ctx->bf16_bytes = 0;
 }
 
@@ -154,14 +157,21 @@ lext_status lext_ctx_set_precision(lext_ctx *ctx, lext_precision p) {
     const size_t nw = ctx->model->num_params, nx = N * (D > F ? D : F);
     size_t ny = 3 * D > F ? 3 * D : F;
     ny = N * (ny > V ? ny : V);
+    /* a product's A operand is at most (N, max(D, F, 3D, V)), its B at most an activation
+     * (N, max(D, F)) or a weight matrix (< num_params); at least 1 element, since a non-NULL
+     * scratch is what makes linear_forward's products bf16 products */
+    size_t ns = gemm_bf16_scratch_elems(ny > nx ? ny : nx, nx > nw ? nx : nw);
+    ns = ns ? ns : 1;
     lext_status s = lext_alloc((void **)&ctx->wbf, nw * sizeof(float), "bf16 weight copy");
     if (!s) s = lext_alloc((void **)&ctx->xbf, nx * sizeof(float), "bf16 operand buffer");
     if (!s) s = lext_alloc((void **)&ctx->dybf, ny * sizeof(float), "bf16 operand buffer");
+    if (!s)
+        s = lext_alloc((void **)&ctx->bf16_scratch, ns * sizeof(uint16_t), "bf16 product scratch");
     if (s) {
         bf16_buffers_free(ctx);
         return s;
     }
-    ctx->bf16_bytes = (nw + nx + ny) * sizeof(float);
+    ctx->bf16_bytes = (nw + nx + ny) * sizeof(float) + ns * sizeof(uint16_t);
     ctx->precision = p;
     return LEXT_OK;
 }
@@ -204,7 +214,7 @@ static const float *mm_weight(const lext_ctx *ctx, const float *w) {
 static void mm_forward(lext_ctx *ctx, float *out, const float *inp, const float *w,
                        const float *b, int64_t N, int64_t n_in, int64_t n_out) {
     if (ctx->wbf) inp = bf16_round(ctx->xbf, inp, (size_t)(N * n_in));
-    linear_forward(out, inp, mm_weight(ctx, w), b, N, n_in, n_out);
+    linear_forward(out, inp, mm_weight(ctx, w), b, N, n_in, n_out, ctx->bf16_scratch);
 }
 
 /* linear_backward in the workspace's precision; in bf16 mode (precision.h):
@@ -213,13 +223,13 @@ static void mm_backward(lext_ctx *ctx, float *dinp, float *dw, float *db, const 
                         const float *inp, const float *w, int64_t N, int64_t n_in,
                         int64_t n_out) {
     if (!ctx->wbf) {
-        linear_backward(dinp, dw, db, dout, inp, w, N, n_in, n_out);
+        linear_backward(dinp, dw, db, dout, inp, w, N, n_in, n_out, NULL);
         return;
     }
-    if (db) linear_backward(NULL, NULL, db, dout, NULL, NULL, N, n_in, n_out);
+    if (db) linear_backward(NULL, NULL, db, dout, NULL, NULL, N, n_in, n_out, NULL);
     const float *dy = bf16_round(ctx->dybf, dout, (size_t)(N * n_out));
     const float *x = dw ? bf16_round(ctx->xbf, inp, (size_t)(N * n_in)) : NULL;
-    linear_backward(dinp, dw, NULL, dy, x, mm_weight(ctx, w), N, n_in, n_out);
+    linear_backward(dinp, dw, NULL, dy, x, mm_weight(ctx, w), N, n_in, n_out, ctx->bf16_scratch);
 }
 
 /* ---- forward --------------------------------------------------------------------------- */

@@ -70,6 +70,7 @@ struct lext_ctx {
     float *wbf;  /* (num_params) the parameters rounded to bf16, refreshed by each forward */
     float *xbf;  /* (N, max(D, F)) a product's input rounded to bf16 */
     float *dybf; /* (N, max(3D, F, V)) a product's output gradient rounded to bf16 */
+    uint16_t *bf16_scratch; /* 16-bit operand copies for gemm_bf16 (gemm.h) */
     size_t bf16_bytes;
     rotary_table rot;
     attn_scratch ws;

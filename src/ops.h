@@ -26,13 +26,16 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
                         int64_t C);
 
 /* out (N, n_out) = inp (N, n_in) @ w^T + b, w (n_out, n_in) as nn.Linear, b (n_out) or NULL.
+ * bf16: NULL for float32 products; otherwise the products are bf16 products (gemm_bf16:
+ * inp, w and, in the backward, dout must hold bf16 numbers already; precision.h) and bf16
+ * is their scratch, of gemm_bf16_scratch_elems(size of A, size of B) elements.
  * (Not I and O: OpenBLAS headers pull in <complex.h>, which defines I.) */
 void linear_forward(float *out, const float *inp, const float *w, const float *b, int64_t N,
-                    int64_t n_in, int64_t n_out);
+                    int64_t n_in, int64_t n_out, uint16_t *bf16);
 /* dinp (N, n_in) += dout @ w; dw (n_out, n_in) += dout^T @ inp; db (n_out) += column sums.
  * dinp, dw or db may be NULL to skip that gradient. */
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                     const float *w, int64_t N, int64_t n_in, int64_t n_out);
+                     const float *w, int64_t N, int64_t n_in, int64_t n_out, uint16_t *bf16);
 
 /* GELU, tanh form (GPT-2; PyTorch's nn.GELU(approximate="tanh")):
  *   gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).  out, inp (n). */

@@ -4,12 +4,12 @@
  * One step: draw a batch of windows from the sampler, zero the gradients, forward with
  * targets, backward, one AdamW update. Everything that decides the next step (weights,
  * Adam moments, step count, sampler RNG) is in the checkpoint, so a resumed run repeats
- * an uninterrupted one bit for bit (given the same thread count and BLAS).
+ * an uninterrupted one bit for bit (given the same thread count, matrix-product engine and kind of CPU).
  */
+#include "gemm.h"
 #include "internal.h"
 #include "model.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -22,7 +22,7 @@ void lext_set_threads(int n) {
     if (n <= 0) n = omp_get_num_procs();
     omp_set_num_threads(n);
 #endif
-    openblas_set_num_threads(n > 0 ? n : 1);
+    gemm_set_threads(n > 0 ? n : 1);
 }
 
 int lext_get_threads(void) { return lext_num_threads(); }

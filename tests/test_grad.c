@@ -89,7 +89,7 @@ static struct {
     float x[LI_N * LI_I], w[LI_O * LI_I], b[LI_O], y[LI_N * LI_O], r[LI_N * LI_O];
 } li;
 static double li_loss(void *arg) {
-    linear_forward(li.y, li.x, li.w, li.b, LI_N, LI_I, LI_O);
+    linear_forward(li.y, li.x, li.w, li.b, LI_N, LI_I, LI_O, NULL);
     return dot(li.r, li.y, LI_N * LI_O);
 }
 TEST(grad_linear) {
@@ -99,7 +99,7 @@ TEST(grad_linear) {
     h_fill(li.r, LI_N * LI_O, 1.0);
     float dx[LI_N * LI_I] = {0}, dw[LI_O * LI_I] = {0}, db[LI_O] = {0};
     li_loss(NULL);
-    linear_backward(dx, dw, db, li.r, li.x, li.w, LI_N, LI_I, LI_O);
+    linear_backward(dx, dw, db, li.r, li.x, li.w, LI_N, LI_I, LI_O, NULL);
     double ex = fd_check(li.x, dx, LI_N * LI_I, 1e-2, li_loss, NULL, 1000);
     double ew = fd_check(li.w, dw, LI_O * LI_I, 1e-2, li_loss, NULL, 1000);
     double eb = fd_check(li.b, db, LI_O, 1e-2, li_loss, NULL, 1000);
