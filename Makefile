@@ -97,7 +97,7 @@ TOOL_BIN := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 REPLAY_BIN := $(FUZZ_SRC:fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all test clean lib asan fuzz fuzz-build valgrind lint bench bench-smoke
+.PHONY: all test clean lib asan fuzz fuzz-build valgrind lint bench bench-smoke bench-bin bench-openblas
 all: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(REPLAY_BIN)
 
 lib: $(BUILD)/liblext.a
@@ -130,22 +130,28 @@ $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/liblext.a $(FUZZ_CLI) |
 build/dev/%: dev/%.c build/liblext.a | build/dev
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $< build/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/src $(BUILD)/cli $(BUILD)/tests $(BUILD)/fuzz build/bench build/dev:
+$(BUILD)/src $(BUILD)/cli $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench build/dev:
 	mkdir -p $@
 
 # Benchmark harness (bench/README.md): lext against a PyTorch model of the same shape.
 # `make bench` takes several minutes on a quiet machine; `make bench-smoke` is a
 # seconds-long run of every path for CI (fails only if something fails to run).
+# The harness also times lext built on OpenBLAS (build-openblas/), the engine it replaced.
 PYTHON    ?= /usr/bin/python3
-BENCH_BIN := build/bench/bench_lext build/bench/sgemm_peak
+BENCH_BIN := $(BUILD)/bench/bench_lext $(BUILD)/bench/sgemm_peak
 
-build/bench/%: bench/%.c build/liblext.a | build/bench
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $< build/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/liblext.a | $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $< $(BUILD)/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)
 
-bench: $(BENCH_BIN)
+bench-bin: $(BENCH_BIN)
+
+bench-openblas:
+	$(MAKE) BLAS=openblas BUILD=build-openblas BIN=build-openblas/lext bench-bin
+
+bench: $(BENCH_BIN) bench-openblas
 	$(PYTHON) bench/run.py
 
-bench-smoke: $(BENCH_BIN)
+bench-smoke: $(BENCH_BIN) bench-openblas
 	$(PYTHON) bench/run.py --smoke
 
 test: all
@@ -182,4 +188,4 @@ lint:
 	    --suppress=duplicateAssignExpression --error-exitcode=1 -Iinclude -Isrc -Icli src cli
 
 clean:
-	rm -rf build build-asan build-fuzz build-valgrind lext
+	rm -rf build build-asan build-fuzz build-valgrind build-openblas lext

@@ -77,6 +77,7 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *v = argv[++i];
         if (!strcmp(a, "--threads")) threads = atoi(v);
         else if (!strcmp(a, "--reps")) reps = atoi(v);
+        else if (!strcmp(a, "--onednn")) gemm_f32_use_matmul(strcmp(v, "sgemm") != 0);
         else if (!strcmp(a, "--min-seconds")) min_s = atof(v);
         else if (!strcmp(a, "--shape") && nshape < 16) {
             if (sscanf(v, "%dx%dx%d", &shapes[nshape][0], &shapes[nshape][1], &shapes[nshape][2]) != 3 ||

@@ -37,6 +37,7 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A
 }
 
 bool gemm_bf16_native(void) { return false; }
+void gemm_f32_use_matmul(bool on) { (void)on; }
 void gemm_bf16_allow_native(bool on) { (void)on; }
 size_t gemm_bf16_scratch_elems(size_t a, size_t b) {
     (void)a, (void)b;
@@ -68,25 +69,12 @@ const char *gemm_bf16_kernel(void) { return "fp32 (bf16-rounded operands)"; }
 
 void gemm_set_threads(int n) { (void)n; }
 
-void gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-              const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb,
-                                  beta, C, ldc);
-    /* arguments are the model's own shapes; a failure is a broken invariant */
-    LEXT_ASSERT(st == dnnl_success);
-}
-
-void gemv_f32(int64_t m, int64_t k, const float *W, int64_t ldw, const float *x, float beta,
-              float *y) {
-    /* y^T (1, m) = x^T (1, k) W^T (k, m) */
-    gemm_f32(false, true, 1, m, k, x, k, W, ldw, beta, y, m);
-}
-
-/* ---- bf16 matmul primitives, cached by shape ------------------------------------------
+/* ---- matmul primitives, cached by shape -----------------------------------------------
  * A primitive descriptor costs tens of microseconds to create, a step runs ~30 products of
  * a handful of shapes: the primitives are kept, keyed by everything that defines them. */
 
 typedef struct {
+    bool bf16; /* bf16 operands (else f32); the result is f32 either way */
     bool ta, tb;
     int64_t M, N, K, lda, ldb, ldc;
     bool accumulate;
@@ -106,10 +94,11 @@ static struct {
     bool init_done, init_ok;
     bool native;       /* the CPU's bf16 arithmetic is faster than its fp32 (AMX) */
     bool allow_native; /* tests may force the float32 path */
-    char bf16_impl[96];
+    bool f32_matmul;   /* fp32 products as matmul primitives (else dnnl_sgemm; gemm.h) */
+    char bf16_impl[96], f32_impl[96];
     mm_entry entry[MM_CACHE];
     int n_entry, next_evict;
-} dn = {.lock = PTHREAD_MUTEX_INITIALIZER, .allow_native = true};
+} dn = {.lock = PTHREAD_MUTEX_INITIALIZER, .allow_native = true, .f32_matmul = false};
 
 /* Called with dn.lock held. Native bf16 only where it is the faster choice: with AMX
  * (oneDNN's avx512_core_amx) its tile products run at 2-3x fp32's speed on lext's shapes;
@@ -143,8 +132,9 @@ static mm_entry *mm_get(const mm_key *k) {
     for (int i = 0; i < dn.n_entry; i++)
         if (memcmp(&dn.entry[i].key, k, sizeof *k) == 0) return &dn.entry[i];
     mm_entry e = {.key = *k};
-    md_of(&e.a_md, dnnl_bf16, k->ta, k->M, k->K, k->lda);
-    md_of(&e.b_md, dnnl_bf16, k->tb, k->K, k->N, k->ldb);
+    const dnnl_data_type_t dt = k->bf16 ? dnnl_bf16 : dnnl_f32;
+    md_of(&e.a_md, dt, k->ta, k->M, k->K, k->lda);
+    md_of(&e.b_md, dt, k->tb, k->K, k->N, k->ldb);
     md_of(&e.c_md, dnnl_f32, false, k->M, k->N, k->ldc);
     dnnl_matmul_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
@@ -157,11 +147,12 @@ static mm_entry *mm_get(const mm_key *k) {
              dnnl_post_ops_append_sum(po, 1.0f) == dnnl_success &&
              dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
     ok = ok && dnnl_primitive_desc_create(&pd, &desc, attr, dn.engine, NULL) == dnnl_success;
-    if (ok && !dn.bf16_impl[0]) {
+    char *impl_name = k->bf16 ? dn.bf16_impl : dn.f32_impl;
+    if (ok && !impl_name[0]) {
         const char *impl = NULL;
         if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
             impl)
-            snprintf(dn.bf16_impl, sizeof dn.bf16_impl, "%s", impl);
+            snprintf(impl_name, sizeof dn.bf16_impl, "%s", impl);
     }
     ok = ok && dnnl_primitive_create(&e.prim, pd) == dnnl_success;
     if (pd) dnnl_primitive_desc_destroy(pd);
@@ -196,42 +187,66 @@ static int64_t to_bf16(uint16_t *dst, const float *src, int64_t rows, int64_t co
     return cols;
 }
 
+/* Runs C = op(A) op(B) (+ C) as the cached primitive for k; false if oneDNN cannot make
+ * one for it (the caller then takes another path). */
+static bool mm_run(const mm_key *k, const void *A, const void *B, float *C) {
+    pthread_mutex_lock(&dn.lock);
+    dn_init();
+    mm_entry *e = dn.init_ok ? mm_get(k) : NULL;
+    bool ok = e != NULL;
+    if (e) {
+        dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
+        ok = dnnl_memory_create(&ma, &e->a_md, dn.engine, (void *)A) == dnnl_success &&
+             dnnl_memory_create(&mb, &e->b_md, dn.engine, (void *)B) == dnnl_success &&
+             dnnl_memory_create(&mc, &e->c_md, dn.engine, C) == dnnl_success;
+        if (ok) {
+            dnnl_exec_arg_t args[3] = {
+                {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+            ok = dnnl_primitive_execute(e->prim, dn.stream, 3, args) == dnnl_success &&
+                 dnnl_stream_wait(dn.stream) == dnnl_success;
+        }
+        if (ma) dnnl_memory_destroy(ma);
+        if (mb) dnnl_memory_destroy(mb);
+        if (mc) dnnl_memory_destroy(mc);
+        LEXT_ASSERT(ok); /* a created primitive that fails to run is oneDNN's bug */
+    }
+    pthread_mutex_unlock(&dn.lock);
+    return ok;
+}
+
+void gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+              const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (dn.f32_matmul && M > 1) {
+        mm_key k = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb,
+                    .ldc = ldc, .accumulate = beta != 0.0f};
+        if (mm_run(&k, A, B, C)) return;
+    }
+    dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb,
+                                  beta, C, ldc);
+    /* arguments are the model's own shapes; a failure is a broken invariant */
+    LEXT_ASSERT(st == dnnl_success);
+}
+
+void gemv_f32(int64_t m, int64_t k, const float *W, int64_t ldw, const float *x, float beta,
+              float *y) {
+    /* y^T (1, m) = x^T (1, k) W^T (k, m) */
+    gemm_f32(false, true, 1, m, k, x, k, W, ldw, beta, y, m);
+}
+
+void gemm_f32_use_matmul(bool on) { dn.f32_matmul = on; }
+
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                uint16_t *scratch) {
-    pthread_mutex_lock(&dn.lock);
-    dn_init();
-    bool native = dn.init_ok && dn.native && dn.allow_native && scratch;
-    pthread_mutex_unlock(&dn.lock);
-    if (native) {
+    if (scratch && gemm_bf16_native()) {
         /* stored shapes: A is (M, K), or (K, M) when transposed; likewise B */
         int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
         uint16_t *a16 = scratch, *b16 = scratch + ar * ac;
-        mm_key k = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .ldc = ldc,
+        mm_key k = {.bf16 = true, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .ldc = ldc,
                     .accumulate = beta != 0.0f};
         k.lda = to_bf16(a16, A, ar, ac, lda);
         k.ldb = to_bf16(b16, B, br, bc, ldb);
-        pthread_mutex_lock(&dn.lock);
-        mm_entry *e = mm_get(&k);
-        if (e) {
-            dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
-            bool ok = dnnl_memory_create(&ma, &e->a_md, dn.engine, a16) == dnnl_success &&
-                      dnnl_memory_create(&mb, &e->b_md, dn.engine, b16) == dnnl_success &&
-                      dnnl_memory_create(&mc, &e->c_md, dn.engine, C) == dnnl_success;
-            if (ok) {
-                dnnl_exec_arg_t args[3] = {
-                    {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
-                ok = dnnl_primitive_execute(e->prim, dn.stream, 3, args) == dnnl_success &&
-                     dnnl_stream_wait(dn.stream) == dnnl_success;
-            }
-            if (ma) dnnl_memory_destroy(ma);
-            if (mb) dnnl_memory_destroy(mb);
-            if (mc) dnnl_memory_destroy(mc);
-            pthread_mutex_unlock(&dn.lock);
-            LEXT_ASSERT(ok); /* a created primitive that fails to run is oneDNN's bug */
-            return;
-        }
-        pthread_mutex_unlock(&dn.lock);
+        if (mm_run(&k, a16, b16, C)) return;
     }
     gemm_f32(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
@@ -280,17 +295,28 @@ static const char *isa_name(dnnl_cpu_isa_t isa) {
 
 const char *gemm_f32_kernel(void) {
     static char name[64];
-    if (!name[0])
-        snprintf(name, sizeof name, "dnnl_sgemm (jit, %s)",
-                 isa_name(dnnl_get_effective_cpu_isa()));
-    return name;
+    if (!dn.f32_matmul) {
+        if (!name[0])
+            snprintf(name, sizeof name, "dnnl_sgemm (jit, max ISA %s)",
+                     isa_name(dnnl_get_effective_cpu_isa()));
+        return name;
+    }
+    pthread_mutex_lock(&dn.lock);
+    dn_init();
+    if (dn.init_ok && !dn.f32_impl[0]) { /* name the kernel of a typical product */
+        mm_key k = {.M = 64, .N = 64, .K = 64, .lda = 64, .ldb = 64, .ldc = 64, .tb = true};
+        mm_get(&k);
+    }
+    pthread_mutex_unlock(&dn.lock);
+    return dn.f32_impl[0] ? dn.f32_impl : "unknown";
 }
 
 const char *gemm_bf16_kernel(void) {
     if (!gemm_bf16_native()) return "fp32 (bf16-rounded operands)";
     pthread_mutex_lock(&dn.lock);
     if (!dn.bf16_impl[0]) { /* name the kernel of a typical product without running one */
-        mm_key k = {.M = 64, .N = 64, .K = 64, .lda = 64, .ldb = 64, .ldc = 64, .tb = true};
+        mm_key k = {.bf16 = true, .M = 64, .N = 64, .K = 64, .lda = 64, .ldb = 64, .ldc = 64,
+                    .tb = true};
         mm_get(&k);
     }
     pthread_mutex_unlock(&dn.lock);

@@ -49,6 +49,11 @@ void gemm_bf16_allow_native(bool on);
  * build with a native bf16 path (whether or not this CPU uses it), else 0. */
 size_t gemm_bf16_scratch_elems(size_t a, size_t b);
 
+/* oneDNN only: fp32 products as cached matmul primitives (on) or dnnl_sgemm (off, the
+ * default: 10-20% faster on lext's shapes on a Xeon with AVX-512 and AMX, measured with
+ * bench/sgemm_peak --onednn matmul|sgemm), for that comparison. */
+void gemm_f32_use_matmul(bool on);
+
 /* Threads the engine's products use (OpenBLAS keeps its own count; oneDNN follows OpenMP's,
  * which lext_set_threads sets). */
 void gemm_set_threads(int n);
