@@ -1,6 +1,8 @@
 /* trainopts.c - `lext train`'s option table and checks (see trainopts.h). */
 #include "trainopts.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void train_args_init(train_args *a) {
@@ -56,20 +58,107 @@ static bool given(const train_args *a, const char *name) {
     return cli_find(a->opts, a->n_opts, name)->given;
 }
 
+/* A number as the shortest of %.15g, %.16g, %.17g that reads back exactly, so that a
+ * message shows 3e-04 as "0.0003" and two different values never print alike. */
+static const char *num_str(char *buf, size_t n, double v) {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+/* What --resume fixes: the model, the optimizer and the seed come from the checkpoint. An
+ * option among those is accepted when its value equals the checkpoint's (the original
+ * command with --resume added is a valid resume); a real change is refused, naming the
+ * checkpoint's value and the command line's. The checkpoint is read only when one of
+ * them was given. Returns 0 or the exit status after the message. */
+static int check_resume(const train_args *a) {
+    const char *cmd = "train";
+    static const char *fixed[] = {"--pos", "--layers", "--heads", "--dim", "--ffn",
+                                  "--train-len", "--untied", "--xpos-gamma",
+                                  "--xpos-scale-base", "--rope-base", "--lr", "--warmup",
+                                  "--min-lr-ratio", "--weight-decay", "--grad-clip",
+                                  "--beta1", "--beta2", "--eps", "--seed"};
+    const size_t n_fixed = sizeof fixed / sizeof *fixed;
+    size_t i = 0;
+    while (i < n_fixed && !given(a, fixed[i])) i++;
+    if (i == n_fixed) return 0;
+
+    lext_model *m = NULL;
+    lext_train_state ts = {0};
+    bool has_train = false;
+    if (lext_checkpoint_load(a->resume, &m, &ts, &has_train))
+        return cli_lib_error(cmd, "--resume");
+    const lext_config c = *lext_model_config(m);
+    lext_model_free(m);
+    lext_train_state_free(&ts);
+    if (!has_train)
+        return cli_error(cmd, "%s holds a model but no training state (optimizer, step); it "
+                              "cannot be resumed",
+                         a->resume);
+    const lext_optim_config *q = &ts.optim;
+    /* the checkpoint's value and the command line's, per option: text for --pos and
+     * --untied, integers or doubles (compared exactly: checkpoints store them exactly) */
+    for (; i < n_fixed; i++) {
+        const char *name = fixed[i];
+        if (!given(a, name)) continue;
+        char was[64], now[64];
+        bool same;
+        if (!strcmp(name, "--pos")) {
+            lext_pos_kind k;
+            if (lext_pos_parse(a->pos, &k)) return cli_lib_error(cmd, "--pos");
+            same = k == c.pos;
+            snprintf(was, sizeof was, "%s", lext_pos_name(c.pos));
+            snprintf(now, sizeof now, "%s", a->pos);
+        } else if (!strcmp(name, "--untied")) {
+            same = !c.tied; /* the flag says untied */
+            snprintf(was, sizeof was, "%s", c.tied ? "tied" : "untied");
+            snprintf(now, sizeof now, "untied");
+        } else {
+            static const char *ints[] = {"--layers", "--heads", "--dim", "--ffn",
+                                         "--train-len", "--warmup", "--seed"};
+            const int64_t iv[] = {c.n_layer, c.n_head, c.d_model, c.d_ff, c.train_len,
+                                  q->warmup, (int64_t)ts.seed};
+            const int64_t ia[] = {a->layers, a->heads, a->dim, a->ffn, a->train_len,
+                                  a->warmup, a->seed};
+            static const char *nums[] = {"--xpos-gamma", "--xpos-scale-base", "--rope-base",
+                                         "--lr", "--min-lr-ratio", "--weight-decay",
+                                         "--grad-clip", "--beta1", "--beta2", "--eps"};
+            const double nv[] = {c.xpos_gamma, c.xpos_scale_base, c.rope_base, q->lr,
+                                 q->min_lr_ratio, q->weight_decay, q->grad_clip, q->beta1,
+                                 q->beta2, q->eps};
+            const double na[] = {a->gamma, a->scale_base, a->rope_base, a->lr, a->min_lr,
+                                 a->wd, a->clip, a->b1, a->b2, a->eps};
+            size_t j = 0;
+            while (j < sizeof ints / sizeof *ints && strcmp(ints[j], name)) j++;
+            if (j < sizeof ints / sizeof *ints) {
+                same = iv[j] == ia[j];
+                snprintf(was, sizeof was, "%lld", (long long)iv[j]);
+                snprintf(now, sizeof now, "%lld", (long long)ia[j]);
+            } else {
+                j = 0;
+                while (strcmp(nums[j], name)) j++;
+                same = nv[j] == na[j];
+                num_str(was, sizeof was, nv[j]);
+                num_str(now, sizeof now, na[j]);
+            }
+        }
+        if (!same)
+            return cli_error(cmd, "%s cannot change when resuming: %s has %s, the command line "
+                                  "asks for %s (the checkpoint fixes the model, the optimizer "
+                                  "and the seed; leave %s out or give its value)",
+                             name, a->resume, was, now, name);
+    }
+    return 0;
+}
+
 int train_args_apply(const train_args *a, bool tty, lext_train_opts *o) {
     const char *cmd = "train";
     lext_train_opts_default(o);
     if (a->resume) {
-        static const char *fixed[] = {"--pos", "--layers", "--heads", "--dim", "--ffn",
-                                      "--train-len", "--untied", "--xpos-gamma",
-                                      "--xpos-scale-base", "--rope-base", "--lr", "--warmup",
-                                      "--min-lr-ratio", "--weight-decay", "--grad-clip",
-                                      "--beta1", "--beta2", "--eps", "--seed"};
-        for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
-            if (given(a, fixed[i]))
-                return cli_error(cmd, "%s cannot change when resuming: the checkpoint fixes the "
-                                      "model, the optimizer and the seed",
-                                 fixed[i]);
+        int rc = check_resume(a);
+        if (rc) return rc;
     } else {
         if (!a->data)
             return cli_error(cmd, "--data PATH is required (a text file or a directory of documents)");

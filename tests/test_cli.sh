@@ -43,6 +43,16 @@ if $LEXT train --data "$tmp/data" $SMALL --steps 6 --out "$tmp/m.st" > "$tmp/tra
 else bad "small training run: $(tail -2 "$tmp/train.log")"; fi
 if $LEXT info "$tmp/m.st" | grep -q "training state   step 6 of 6"; then ok "info shows the training state"; else bad "info"; fi
 expect_fail "resume cannot change the model" "cannot change when resuming" $LEXT train --resume "$tmp/m.st" --dim 64
+expect_fail "a changed option on resume names the checkpoint's value and the new one" \
+    "--pos cannot change when resuming: $tmp/m.st has xpos, the command line asks for rope" \
+    $LEXT train --resume "$tmp/m.st" --pos rope
+expect_fail "a changed learning rate on resume names both values" "has 0.0003, the command line asks for 0.001" \
+    $LEXT train --resume "$tmp/m.st" --lr 1e-3
+# the original command with --resume added: every fixed option equal to the checkpoint's
+if $LEXT train --resume "$tmp/m.st" --data "$tmp/data" $SMALL --pos xpos --lr 3e-4 --seed 1 --steps 8 \
+        --out "$tmp/same.st" > "$tmp/same.log" 2>&1 && grep -q "resuming at step 6 of 8" "$tmp/same.log"; then
+    ok "resume with options equal to the checkpoint's is accepted"
+else bad "resume with the original options: $(tail -2 "$tmp/same.log")"; fi
 cp "$tmp/m.st" "$tmp/trunc.st"; truncate -s $(( $(stat -c %s "$tmp/trunc.st") * 3 / 4 )) "$tmp/trunc.st"  # past the header, inside the tensors
 expect_fail "resume from a truncated checkpoint" "outside the" $LEXT train --resume "$tmp/trunc.st"
 
