@@ -21,7 +21,8 @@ static const struct {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: lext COMMAND [options]   (lext COMMAND --help for its options)\n\ncommands:\n");
+    fprintf(f, "usage: lext COMMAND [options]   (lext COMMAND --help for its options)\n"
+               "       lext --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
@@ -33,6 +34,10 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("lext %s\n", lext_version());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

@@ -32,6 +32,31 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------------------------------
+ * Version and exports
+ * ------------------------------------------------------------------------------------- */
+
+/* The library's version, defined here once: the Makefile reads it for the shared
+ * library's name and soname (liblext.so.MAJOR), lext.pc and `lext --version`. A minor
+ * version only adds to the API; see README, "ABI". */
+#define LEXT_VERSION_MAJOR 1
+#define LEXT_VERSION_MINOR 0
+#define LEXT_VERSION_PATCH 0
+#define LEXT_VERSION "1.0.0"
+
+/* Marks the public API. The shared library is built with -fvisibility=hidden, so these
+ * functions are the only symbols it exports; the library's internal functions stay
+ * private to it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LEXT_API __attribute__((visibility("default")))
+#else
+#define LEXT_API
+#endif
+
+/* The version of the library actually linked, "MAJOR.MINOR.PATCH" (compare with
+ * LEXT_VERSION, the version of this header). Never NULL. */
+LEXT_API const char *lext_version(void);
+
+/* ---------------------------------------------------------------------------------------
  * Errors
  * ------------------------------------------------------------------------------------- */
 
@@ -48,9 +73,9 @@ typedef enum {
 } lext_status;
 
 /* Short name of a status ("out of memory", ...). Never NULL. */
-const char *lext_status_name(lext_status s);
+LEXT_API const char *lext_status_name(lext_status s);
 /* The detailed message of the last failure on this thread ("" if none). */
-const char *lext_last_error(void);
+LEXT_API const char *lext_last_error(void);
 
 /* ---------------------------------------------------------------------------------------
  * Model configuration
@@ -67,9 +92,9 @@ typedef enum {
     LEXT_POS_COUNT
 } lext_pos_kind;
 
-const char *lext_pos_name(lext_pos_kind k);
+LEXT_API const char *lext_pos_name(lext_pos_kind k);
 /* Parses "none", "sinusoidal", "learned", "alibi", "rope", "xpos". */
-lext_status lext_pos_parse(const char *s, lext_pos_kind *out);
+LEXT_API lext_status lext_pos_parse(const char *s, lext_pos_kind *out);
 
 typedef struct {
     int n_layer;            /* L   [4] */
@@ -87,10 +112,10 @@ typedef struct {
 } lext_config;
 
 /* Fills the defaults given in brackets above. */
-void lext_config_default(lext_config *c);
+LEXT_API void lext_config_default(lext_config *c);
 /* Checks every constraint (D divisible by H, even head dim for rope/xpos, positive sizes,
  * ...) and names the first one violated. */
-lext_status lext_config_validate(const lext_config *c);
+LEXT_API lext_status lext_config_validate(const lext_config *c);
 
 /* ---------------------------------------------------------------------------------------
  * Attention at inference
@@ -103,8 +128,8 @@ typedef enum {
     LEXT_ATTN_COUNT
 } lext_attn_mode;
 
-const char *lext_attn_name(lext_attn_mode m);
-lext_status lext_attn_parse(const char *s, lext_attn_mode *out);
+LEXT_API const char *lext_attn_name(lext_attn_mode m);
+LEXT_API lext_status lext_attn_parse(const char *s, lext_attn_mode *out);
 
 /* An attention mask. Every mode admits, for query i, the contiguous key range
  * [lext_attn_lo(a, T, i), i]; this one rule drives training, evaluation, the naive
@@ -120,10 +145,10 @@ typedef struct {
 } lext_attn;
 
 /* Fills a mask for mode m with the model's training length as block and window. */
-lext_attn lext_attn_make(lext_attn_mode m, int64_t train_len);
-lext_status lext_attn_validate(const lext_attn *a);
+LEXT_API lext_attn lext_attn_make(lext_attn_mode m, int64_t train_len);
+LEXT_API lext_status lext_attn_validate(const lext_attn *a);
 /* First key visible to query i (0 <= i < T) in a sequence of length T. */
-int64_t lext_attn_lo(const lext_attn *a, int64_t T, int64_t i);
+LEXT_API int64_t lext_attn_lo(const lext_attn *a, int64_t T, int64_t i);
 
 /* ---------------------------------------------------------------------------------------
  * Model
@@ -133,13 +158,13 @@ typedef struct lext_model lext_model;
 
 /* Allocates parameters and gradients for c (validated first); weights are zero until
  * lext_model_init() or a checkpoint load. */
-lext_status lext_model_create(const lext_config *c, lext_model **out);
-void lext_model_free(lext_model *m);
-const lext_config *lext_model_config(const lext_model *m);
+LEXT_API lext_status lext_model_create(const lext_config *c, lext_model **out);
+LEXT_API void lext_model_free(lext_model *m);
+LEXT_API const lext_config *lext_model_config(const lext_model *m);
 
 /* GPT-2 style initialisation from seed: N(0, 0.02) weights, residual output projections
  * scaled by 1/sqrt(2L), zero biases, unit LayerNorm gains. */
-void lext_model_init(lext_model *m, uint64_t seed);
+LEXT_API void lext_model_init(lext_model *m, uint64_t seed);
 
 /* The parameter table: one entry per named tensor, in checkpoint order. It drives
  * allocation, the optimizer, checkpoint I/O and test reporting. */
@@ -153,15 +178,15 @@ typedef struct {
     float *grad;
 } lext_param;
 
-int lext_model_num_tensors(const lext_model *m);
-const lext_param *lext_model_tensor(const lext_model *m, int i);
+LEXT_API int lext_model_num_tensors(const lext_model *m);
+LEXT_API const lext_param *lext_model_tensor(const lext_model *m, int i);
 /* The entry named name, or NULL. */
-const lext_param *lext_model_find_tensor(const lext_model *m, const char *name);
-size_t lext_model_num_params(const lext_model *m);
+LEXT_API const lext_param *lext_model_find_tensor(const lext_model *m, const char *name);
+LEXT_API size_t lext_model_num_params(const lext_model *m);
 /* Flat views: all parameters (and all gradients) in table order, num_params floats. */
-float *lext_model_params(lext_model *m);
-float *lext_model_grads(lext_model *m);
-void lext_model_zero_grad(lext_model *m);
+LEXT_API float *lext_model_params(lext_model *m);
+LEXT_API float *lext_model_grads(lext_model *m);
+LEXT_API void lext_model_zero_grad(lext_model *m);
 
 /* ---------------------------------------------------------------------------------------
  * Forward and backward
@@ -175,11 +200,11 @@ void lext_model_zero_grad(lext_model *m);
  * with L or T^2 (attention runs in tiles with an online softmax). */
 typedef struct lext_ctx lext_ctx;
 
-lext_status lext_ctx_create(const lext_model *m, int64_t max_batch, int64_t max_len,
+LEXT_API lext_status lext_ctx_create(const lext_model *m, int64_t max_batch, int64_t max_len,
                             bool training, lext_ctx **out);
-void lext_ctx_free(lext_ctx *ctx);
+LEXT_API void lext_ctx_free(lext_ctx *ctx);
 /* Bytes held by the workspace. */
-size_t lext_ctx_bytes(const lext_ctx *ctx);
+LEXT_API size_t lext_ctx_bytes(const lext_ctx *ctx);
 
 /* Runs the model on tokens (B, T) under mask attn (NULL: causal).
  * With targets (B, T) non-NULL, *loss receives the mean cross-entropy (nats) over the
@@ -187,12 +212,12 @@ size_t lext_ctx_bytes(const lext_ctx *ctx);
  * workspace (lext_ctx_logits) until the next call. Fails for T > max_len, B*T above the
  * workspace's capacity,
  * tokens outside [0, V), or T > train_len with learned positions. */
-lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
+LEXT_API lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
                          const int32_t *targets, int64_t B, int64_t T, const lext_attn *attn,
                          float *loss);
 /* Backpropagates the loss of the last lext_forward (which must have had targets, on a
  * training workspace) and accumulates into the model's gradients. */
-lext_status lext_backward(lext_model *m, lext_ctx *ctx);
+LEXT_API lext_status lext_backward(lext_model *m, lext_ctx *ctx);
 /* Arithmetic of the matrix products of the linear layers (qkv, out, up, down, output
  * projection). bf16: operands rounded to bfloat16, products accumulated in fp32, master
  * weights, gradients and optimizer state in fp32 (see README, "Precision"). */
@@ -201,17 +226,17 @@ typedef enum {
     LEXT_PRECISION_FP32 = 0,
     LEXT_PRECISION_BF16 = 1
 } lext_precision;
-const char *lext_precision_name(lext_precision p);
+LEXT_API const char *lext_precision_name(lext_precision p);
 /* Parses "fp32" or "bf16". */
-lext_status lext_precision_parse(const char *s, lext_precision *out);
+LEXT_API lext_status lext_precision_parse(const char *s, lext_precision *out);
 /* Sets the workspace's precision (a new workspace is fp32). bf16 allocates, once, a bf16
  * copy of the parameters and two operand buffers of (max_batch * max_len) rows. */
-lext_status lext_ctx_set_precision(lext_ctx *ctx, lext_precision p);
+LEXT_API lext_status lext_ctx_set_precision(lext_ctx *ctx, lext_precision p);
 
 /* Logits of the last forward: (B, T, V). */
-const float *lext_ctx_logits(const lext_ctx *ctx);
+LEXT_API const float *lext_ctx_logits(const lext_ctx *ctx);
 /* Number of targets counted by the last forward's loss. */
-int64_t lext_ctx_num_targets(const lext_ctx *ctx);
+LEXT_API int64_t lext_ctx_num_targets(const lext_ctx *ctx);
 
 /* ---------------------------------------------------------------------------------------
  * Optimizer: AdamW, warm-up then cosine decay, gradient-norm clipping
@@ -228,23 +253,23 @@ typedef struct {
     double grad_clip;    /* max global L2 norm, 0 = off [1.0] */
 } lext_optim_config;
 
-void lext_optim_config_default(lext_optim_config *c, int64_t total_steps);
+LEXT_API void lext_optim_config_default(lext_optim_config *c, int64_t total_steps);
 
 typedef struct lext_optim lext_optim;
 
-lext_status lext_optim_create(const lext_model *m, const lext_optim_config *c, lext_optim **out);
-void lext_optim_free(lext_optim *o);
+LEXT_API lext_status lext_optim_create(const lext_model *m, const lext_optim_config *c, lext_optim **out);
+LEXT_API void lext_optim_free(lext_optim *o);
 /* Learning rate used at step (0-based). */
-double lext_optim_lr(const lext_optim_config *c, int64_t step);
+LEXT_API double lext_optim_lr(const lext_optim_config *c, int64_t step);
 /* One AdamW update from the model's gradients, as step number `step` (0-based): clips the
  * global gradient norm, applies the schedule, updates the moments and the weights.
  * *grad_norm (may be NULL) receives the norm before clipping. Fails with
  * LEXT_ERR_NUMERIC, changing nothing, if the gradients are not finite. */
-lext_status lext_optim_step(lext_optim *o, lext_model *m, int64_t step, float *grad_norm);
+LEXT_API lext_status lext_optim_step(lext_optim *o, lext_model *m, int64_t step, float *grad_norm);
 /* Adam moments (num_params floats each, in parameter-table order) for checkpointing. */
-float *lext_optim_m(lext_optim *o);
-float *lext_optim_v(lext_optim *o);
-const lext_optim_config *lext_optim_get_config(const lext_optim *o);
+LEXT_API float *lext_optim_m(lext_optim *o);
+LEXT_API float *lext_optim_v(lext_optim *o);
+LEXT_API const lext_optim_config *lext_optim_get_config(const lext_optim *o);
 
 /* ---------------------------------------------------------------------------------------
  * Random numbers: xoshiro256** seeded through splitmix64, state saved in checkpoints
@@ -254,14 +279,14 @@ typedef struct {
     uint64_t s[4];
 } lext_rng;
 
-void lext_rng_seed(lext_rng *r, uint64_t seed);
-uint64_t lext_rng_u64(lext_rng *r);
+LEXT_API void lext_rng_seed(lext_rng *r, uint64_t seed);
+LEXT_API uint64_t lext_rng_u64(lext_rng *r);
 /* Uniform in [0, n), without modulo bias; n > 0. */
-uint64_t lext_rng_below(lext_rng *r, uint64_t n);
+LEXT_API uint64_t lext_rng_below(lext_rng *r, uint64_t n);
 /* Uniform in [0, 1) with 53 random bits. */
-double lext_rng_uniform(lext_rng *r);
+LEXT_API double lext_rng_uniform(lext_rng *r);
 /* Standard normal (Box-Muller, no cached second value, so the state alone is the state). */
-double lext_rng_normal(lext_rng *r);
+LEXT_API double lext_rng_normal(lext_rng *r);
 
 /* ---------------------------------------------------------------------------------------
  * Data: documents of bytes, training windows sampled inside documents
@@ -282,8 +307,8 @@ typedef struct {
 /* Loads a text file (one document) or a directory of documents, read recursively, in
  * byte order of their relative paths; hidden entries (".name") are skipped. Fails with
  * LEXT_ERR_DATA when the path is missing, or has no non-empty document. */
-lext_status lext_dataset_load(const char *path, lext_dataset *out);
-void lext_dataset_free(lext_dataset *d);
+LEXT_API lext_status lext_dataset_load(const char *path, lext_dataset *out);
+LEXT_API void lext_dataset_free(lext_dataset *d);
 
 /* Uniform sampling of windows of n bytes over every position where one fits inside a
  * document: a document of len bytes offers len - n + 1 windows. */
@@ -298,10 +323,10 @@ typedef struct {
 
 /* Fails with LEXT_ERR_DATA, saying how many documents there are and how long the longest
  * is, when no document holds a window. */
-lext_status lext_sampler_init(lext_sampler *s, const lext_dataset *d, size_t window);
-void lext_sampler_free(lext_sampler *s);
+LEXT_API lext_status lext_sampler_init(lext_sampler *s, const lext_dataset *d, size_t window);
+LEXT_API void lext_sampler_free(lext_sampler *s);
 /* Draws B windows; writes inputs (B, n-1) and next-byte targets (B, n-1). */
-void lext_sampler_batch(const lext_sampler *s, lext_rng *rng, int64_t B, int32_t *inputs,
+LEXT_API void lext_sampler_batch(const lext_sampler *s, lext_rng *rng, int64_t B, int32_t *inputs,
                         int32_t *targets);
 
 /* ---------------------------------------------------------------------------------------
@@ -319,27 +344,28 @@ typedef struct {
     uint64_t seed;            /* the run's seed */
     char data_path[4096];     /* training data (informational; resume can override) */
     lext_precision precision; /* of the run's matrix products (fp32 in older checkpoints) */
+    char machine[512];        /* lext_system_machine() of the run that saved it ("" if older) */
     float *m, *v;             /* Adam moments, num_params floats each; owned by caller */
 } lext_train_state;
 
 /* Writes model (and, when ts is non-NULL, its training state) to path atomically: a
  * temporary file in the same directory, fsync, rename, fsync of the directory. A failure
  * leaves whatever was at path untouched. */
-lext_status lext_checkpoint_save(const char *path, const lext_model *m,
+LEXT_API lext_status lext_checkpoint_save(const char *path, const lext_model *m,
                                  const lext_train_state *ts);
 /* Reads a checkpoint, validating everything: header length, JSON, metadata, dtypes,
  * shapes, offsets in range and not overlapping, every tensor present. Creates the model.
  * When ts is non-NULL and the file has training state, fills it (allocating ts->m, ts->v,
  * released by lext_train_state_free) and sets *has_train (may be NULL). */
-lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_state *ts,
+LEXT_API lext_status lext_checkpoint_load(const char *path, lext_model **out, lext_train_state *ts,
                                  bool *has_train);
 /* The same from a checkpoint's bytes in memory (size bytes at buf, only read, not kept);
  * name stands for the path in error messages. One parser serves both. */
-lext_status lext_checkpoint_load_memory(const void *buf, size_t size, const char *name,
+LEXT_API lext_status lext_checkpoint_load_memory(const void *buf, size_t size, const char *name,
                                         lext_model **out, lext_train_state *ts, bool *has_train);
-void lext_train_state_free(lext_train_state *ts);
+LEXT_API void lext_train_state_free(lext_train_state *ts);
 /* Reads only the configuration (for `lext info`). */
-lext_status lext_checkpoint_read_config(const char *path, lext_config *c, bool *has_train,
+LEXT_API lext_status lext_checkpoint_read_config(const char *path, lext_config *c, bool *has_train,
                                         int64_t *step);
 
 /* ---------------------------------------------------------------------------------------
@@ -379,7 +405,7 @@ typedef struct {
  * major by length) receive the sums. Segments of one length are batched up to
  * batch_tokens tokens per forward pass. Fails with LEXT_ERR_DATA, saying how many
  * documents there were and how long the longest was, when none has N bytes. */
-lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *lengths,
+LEXT_API lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *lengths,
                           size_t n_lengths, const lext_attn *modes, size_t n_modes,
                           int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
                           void (*progress)(const lext_eval_progress *p, void *user), void *user);
@@ -400,20 +426,20 @@ typedef struct {
     int64_t part_heads;
 } lext_scores;
 
-lext_status lext_scores_init(lext_scores *s, int n_layer, int64_t max_len);
-void lext_scores_free(lext_scores *s);
+LEXT_API lext_status lext_scores_init(lext_scores *s, int n_layer, int64_t max_len);
+LEXT_API void lext_scores_free(lext_scores *s);
 /* Runs the model over tokens (1, T) under attn (NULL: causal) on an inference or
  * training workspace, adding every layer's scores to s (T <= s->max_len). */
-lext_status lext_scores_add(lext_model *m, lext_ctx *ctx, const int32_t *tokens, int64_t T,
+LEXT_API lext_status lext_scores_add(lext_model *m, lext_ctx *ctx, const int32_t *tokens, int64_t T,
                             const lext_attn *attn, lext_scores *s);
 /* Eq. 3 on s[0..n): R = sum_i e^{s_i} (e^{s_i} - e^{s_{i+1}}) / (sum_i e^{s_i})^2, taking
  * e^{s_n} = 0 past the last distance. With p_i = softmax(s)_i this is
  * sum p_i^2 - sum p_i p_{i+1} < 1 always (the paper's 1.08 compares only relatively). */
-double lext_resolution(const double *s, int64_t n);
+LEXT_API double lext_resolution(const double *s, int64_t n);
 /* The theoretical expectation curve of rope/xpos (the paper's g_zeta[n], Eq. 7), as the
  * mean over pairs: g[n] = (1/P) sum_j cos(n theta_j) zeta_j^(n/B), zeta = 1 for rope.
  * Fails for other schemes. */
-lext_status lext_expectation_curve(const lext_config *c, double *g, int64_t n);
+LEXT_API lext_status lext_expectation_curve(const lext_config *c, double *g, int64_t n);
 
 /* ---------------------------------------------------------------------------------------
  * Incremental decoding with a kv cache
@@ -433,25 +459,25 @@ lext_status lext_expectation_curve(const lext_config *c, double *g, int64_t n);
  * far generation goes (lex-paper.md section 6: no mixing of centres). */
 typedef struct lext_decoder lext_decoder;
 
-lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int64_t max_context,
+LEXT_API lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int64_t max_context,
                                 int64_t chunk, lext_decoder **out);
-void lext_decoder_free(lext_decoder *d);
+LEXT_API void lext_decoder_free(lext_decoder *d);
 /* Forgets the context (position back to 0). */
-void lext_decoder_reset(lext_decoder *d);
+LEXT_API void lext_decoder_reset(lext_decoder *d);
 /* Tokens processed so far: the position of the next one. */
-int64_t lext_decoder_pos(const lext_decoder *d);
+LEXT_API int64_t lext_decoder_pos(const lext_decoder *d);
 /* Bytes held (cache and workspace). */
-size_t lext_decoder_bytes(const lext_decoder *d);
+LEXT_API size_t lext_decoder_bytes(const lext_decoder *d);
 /* Feeds n >= 1 tokens (a prompt chunk or one generated token), in calls of at most
  * `chunk` tokens each (longer inputs are split here), and leaves the logits (V) of the
  * last one in logits (may be NULL). */
-lext_status lext_decoder_feed(lext_model *m, lext_decoder *d, const int32_t *tokens, int64_t n,
+LEXT_API lext_status lext_decoder_feed(lext_model *m, lext_decoder *d, const int32_t *tokens, int64_t n,
                               float *logits);
 
 /* Draws a token from logits (V): greedy (the first maximum) when temperature == 0;
  * otherwise softmax(logits / temperature) restricted to the top_k most likely (top_k 0:
  * all) and then to the smallest set whose probability reaches top_p (1: all). */
-int32_t lext_sample(const float *logits, int V, double temperature, int top_k, double top_p,
+LEXT_API int32_t lext_sample(const float *logits, int V, double temperature, int top_k, double top_p,
                     lext_rng *rng);
 
 /* ---------------------------------------------------------------------------------------
@@ -484,6 +510,9 @@ typedef struct {
     int64_t batch;
     bool resumed;
     lext_precision precision;  /* of the matrix products */
+    /* on resume from a checkpoint saved on another CPU, engine or kernels: its machine and
+     * this one (steps are then no longer bit-identical to an uninterrupted run); else NULL */
+    const char *machine_before, *machine_now;
     size_t n_stale_tmp;        /* temporary checkpoint files of dead runs removed beside out */
 } lext_train_report;
 
@@ -508,16 +537,35 @@ typedef struct {
     void *user;
 } lext_train_opts;
 
-void lext_train_opts_default(lext_train_opts *o);
+LEXT_API void lext_train_opts_default(lext_train_opts *o);
 
 /* Trains as the options say. Stops early on *stop or stop_after, saving a checkpoint first.
  * On a non-finite loss or gradient it stops WITHOUT saving (the last checkpoint written
  * stays the last good one) and fails with LEXT_ERR_NUMERIC, naming the step. */
-lext_status lext_train(const lext_train_opts *o);
+LEXT_API lext_status lext_train(const lext_train_opts *o);
+
+/* ---------------------------------------------------------------------------------------
+ * The machine and the matrix-product engine (lext info --system)
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    char cpu[192];         /* "Intel(R) Xeon(R) ... (family 6 model 143)" from /proc/cpuinfo */
+    char isa[128];         /* the instruction sets that pick kernels: "avx2 fma avx512f ..." */
+    char engine[64];       /* "oneDNN 2.6.3", or "OpenBLAS 0.3.21" (make BLAS=openblas) */
+    char fp32_kernel[96];  /* what runs an fp32 product */
+    char bf16_kernel[96];  /* what runs a bf16 product (--precision bf16) */
+    bool bf16_native;      /* bf16 arithmetic (AMX) rather than fp32 on rounded operands */
+    int threads;
+} lext_system;
+
+void lext_system_get(lext_system *s);
+/* One line naming the CPU, engine and kernels: what a training checkpoint records as its
+ * "machine", since bit-exact resumption holds on the same one (and thread count). */
+void lext_system_machine(char *buf, size_t n);
 
 /* Thread count for lext and its BLAS (one OpenMP pool). n <= 0: all cores. */
-void lext_set_threads(int n);
-int lext_get_threads(void);
+LEXT_API void lext_set_threads(int n);
+LEXT_API int lext_get_threads(void);
 
 #ifdef __cplusplus
 }

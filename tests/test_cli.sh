@@ -31,6 +31,9 @@ expect_fail "negative batch" "--batch" $LEXT train --data "$tmp/data" --batch -3
 expect_fail "unknown option" "unknown option --bogus" $LEXT train --data "$tmp/data" --bogus 1
 expect_fail "option without value" "needs a value" $LEXT train --data
 expect_fail "unknown command" "unknown command" $LEXT frobnicate
+want=$(sed -n 's/^#define LEXT_VERSION "\(.*\)"$/\1/p' include/lext.h)
+if [ -n "$want" ] && [ "$($LEXT --version)" = "lext $want" ]; then ok "--version prints the header's LEXT_VERSION ($want)"
+else bad "--version: '$($LEXT --version 2>&1)', header says '$want'"; fi
 expect_fail "info on a missing file" "cannot open" $LEXT info "$tmp/none.st"
 head -c 100 /dev/urandom > "$tmp/garbage.st"
 expect_fail "info on garbage" "checkpoint" $LEXT info "$tmp/garbage.st"
