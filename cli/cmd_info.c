@@ -1,4 +1,5 @@
-/* cmd_info.c - `lext info FILE`: a checkpoint's configuration and size. */
+/* cmd_info.c - `lext info FILE`: a checkpoint's configuration and size; `lext info --system`:
+ * the CPU, its instruction sets, the matrix-product engine and kernels, the threads. */
 #include "args.h"
 #include "commands.h"
 #include "lext.h"
@@ -9,9 +10,33 @@ int cmd_info(int argc, char **argv) {
     const char *cmd = "info";
     char *files[1];
     size_t nf = 0;
-    int rc = cli_parse(cmd, "FILE", argc, argv, NULL, 0, files, 1, &nf);
+    bool system = false;
+    long long threads = 0;
+    cli_opt opts[] = {
+        {"--system", OPT_FLAG, &system, 0, 0,
+         "the CPU, its instruction sets, the matrix-product engine and kernels lext will use", 0},
+        {"--threads", OPT_INT, &threads, 0, 4096, "threads [all cores]", 0},
+    };
+    int rc = cli_parse(cmd, "FILE | --system", argc, argv, opts, sizeof opts / sizeof opts[0],
+                       files, 1, &nf);
     if (rc) return rc == 1 ? 0 : rc;
-    if (nf != 1) return cli_error(cmd, "expects one checkpoint file (lext info FILE)");
+    if (system) {
+        if (nf) return cli_error(cmd, "--system takes no checkpoint file");
+        lext_set_threads((int)threads);
+        lext_system s;
+        lext_system_get(&s);
+        printf("cpu              %s\n", s.cpu);
+        printf("instruction sets %s\n", s.isa[0] ? s.isa : "(none of avx2 fma avx512f avx512_bf16 "
+                                                            "avx512_fp16 amx_tile amx_bf16)");
+        printf("engine           %s\n", s.engine);
+        printf("fp32 products    %s\n", s.fp32_kernel);
+        printf("bf16 products    %s%s\n", s.bf16_kernel,
+               s.bf16_native ? " (native bf16 arithmetic)"
+                             : " (no bf16 unit faster than fp32 here: same numbers, fp32 speed)");
+        printf("threads          %d\n", s.threads);
+        return 0;
+    }
+    if (nf != 1) return cli_error(cmd, "expects one checkpoint file (lext info FILE) or --system");
     lext_model *m = NULL;
     lext_train_state ts = {0};
     bool has_train = false;
@@ -34,6 +59,7 @@ int cmd_info(int argc, char **argv) {
     printf("tied             %s\n", c->tied ? "yes" : "no");
     printf("norm_eps         %g\n", c->norm_eps);
     printf("parameters       %s (%d tensors)\n", np, lext_model_num_tensors(m));
+    if (has_train && ts.machine[0]) printf("trained on       %s\n", ts.machine);
     if (has_train) {
         printf("training state   step %lld of %lld, batch %lld, lr %g, data %s\n",
                (long long)ts.step, (long long)ts.optim.total_steps, (long long)ts.batch,

@@ -44,6 +44,11 @@ static void report(const lext_train_report *r, void *user) {
                r->n_docs, bytes, r->n_skipped, c->train_len + 1);
         if (r->n_val_docs || r->n_val_skipped)
             printf("validation: %zu documents used, %zu skipped\n", r->n_val_docs, r->n_val_skipped);
+        if (r->machine_before)
+            printf("note: this checkpoint was trained on another machine or engine; the resumed "
+                   "steps will not be bit-identical to an uninterrupted run\n  checkpoint: %s\n  "
+                   "now:        %s\n",
+                   r->machine_before, r->machine_now);
         if (r->n_stale_tmp)
             printf("removed %zu temporary file(s) %s.tmp.PID left by runs killed while saving\n",
                    r->n_stale_tmp, d->out);

@@ -120,6 +120,7 @@ static cJSON *train_json(const lext_train_state *ts) {
          add_item(j, "batch", int_exact(ts->batch)) &&
          add_item(j, "data", cJSON_CreateString(ts->data_path)) &&
          add_item(j, "precision", cJSON_CreateString(lext_precision_name(ts->precision))) &&
+         add_item(j, "machine", cJSON_CreateString(ts->machine)) &&
          add_item(j, "lr", num_exact(o->lr)) &&
          add_item(j, "min_lr_ratio", num_exact(o->min_lr_ratio)) &&
          add_item(j, "warmup", int_exact(o->warmup)) &&
@@ -659,6 +660,13 @@ static lext_status parse_train(const st_file *f, lext_train_state *ts, bool *has
     if (ok && prec)
         ok = cJSON_IsString(prec) &&
              lext_precision_parse(prec->valuestring, &ts->precision) == LEXT_OK;
+    /* "machine" came with the oneDNN engine; older checkpoints leave it empty */
+    const cJSON *mach = cJSON_GetObjectItemCaseSensitive(j, "machine");
+    ts->machine[0] = '\0';
+    if (ok && mach) {
+        ok = cJSON_IsString(mach);
+        if (ok) snprintf(ts->machine, sizeof ts->machine, "%s", mach->valuestring);
+    }
     if (ok) snprintf(ts->data_path, sizeof ts->data_path, "%s", data->valuestring);
     if (ok && (ts->rng.s[0] | ts->rng.s[1] | ts->rng.s[2] | ts->rng.s[3]) == 0) ok = false;
     if (ok && (ts->step < 0 || ts->batch < 1)) ok = false;

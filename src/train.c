@@ -64,6 +64,7 @@ typedef struct {
     uint64_t seed;
     lext_precision precision;
     char data_path[4096];
+    char machine[512], machine_before[512]; /* lext_system_machine(): now, and the checkpoint's */
     const char *last_saved; /* path of the last checkpoint this run wrote */
     int64_t last_saved_step;
     double t0;
@@ -83,6 +84,7 @@ static lext_status save(run *x, int64_t step) {
     ts.batch = x->B;
     ts.seed = x->seed;
     ts.precision = x->precision;
+    snprintf(ts.machine, sizeof ts.machine, "%s", x->machine);
     snprintf(ts.data_path, sizeof ts.data_path, "%s", x->data_path);
     ts.m = lext_optim_m(x->opt);
     ts.v = lext_optim_v(x->opt);
@@ -201,6 +203,7 @@ static lext_status setup(run *x) {
         LEXT_TRY(lext_model_create(&o->model, &x->m));
     }
     const lext_config *c = lext_model_config(x->m);
+    lext_system_machine(x->machine, sizeof x->machine);
     x->T = c->train_len;
     x->B = o->batch > 0 ? o->batch : has_train ? ts.batch : 16;
     x->seed = has_train ? ts.seed : o->seed;
@@ -241,6 +244,9 @@ static lext_status setup(run *x) {
         memcpy(lext_optim_m(x->opt), ts.m, lext_model_num_params(x->m) * sizeof(float));
         memcpy(lext_optim_v(x->opt), ts.v, lext_model_num_params(x->m) * sizeof(float));
         x->rng = ts.rng;
+        /* the same steps give the same bits only with the same kernels (and thread count);
+         * an older checkpoint names no machine: nothing to compare */
+        snprintf(x->machine_before, sizeof x->machine_before, "%s", ts.machine);
     } else if (!s) {
         lext_model_init(x->m, o->seed);
         lext_rng_seed(&x->rng, x->seed ^ SEED_DATA);
@@ -269,6 +275,10 @@ static lext_status setup(run *x) {
     x->r.data_bytes = x->data.total_bytes;
     x->r.batch = x->B;
     x->r.precision = x->precision;
+    if (x->machine_before[0] && strcmp(x->machine_before, x->machine) != 0) {
+        x->r.machine_before = x->machine_before;
+        x->r.machine_now = x->machine;
+    }
     x->r.total_steps = x->total;
     x->r.start_step = x->start;
     x->r.step = x->start;
