@@ -558,10 +558,10 @@ typedef struct {
     int threads;
 } lext_system;
 
-void lext_system_get(lext_system *s);
+LEXT_API void lext_system_get(lext_system *s);
 /* One line naming the CPU, engine and kernels: what a training checkpoint records as its
  * "machine", since bit-exact resumption holds on the same one (and thread count). */
-void lext_system_machine(char *buf, size_t n);
+LEXT_API void lext_system_machine(char *buf, size_t n);
 
 /* Thread count for lext and its BLAS (one OpenMP pool). n <= 0: all cores. */
 LEXT_API void lext_set_threads(int n);
