@@ -189,3 +189,80 @@ lint:
 
 clean:
 	rm -rf build build-asan build-fuzz build-valgrind build-openblas lext
+
+# ---------------------------------------------------------------------------------------
+# Shared library and installation (README, "Installing").
+#
+# build/liblext.so.MAJOR.MINOR (soname liblext.so.MAJOR, with the two usual symlinks) is
+# built from its own position-independent objects with -fvisibility=hidden, so it exports
+# only the functions lext.h marks LEXT_API; the version comes from lext.h alone. It is left
+# out of the sanitizer and fuzzer builds, which only test the static library.
+#   make install [PREFIX=/usr/local] [DESTDIR=...]   make uninstall (the same variables)
+# lext.pc's Libs.private are this Makefile's own link flags (LDFLAGS, LDLIBS), so that a
+# static link (pkg-config --static) follows the matrix-product engine the build chose.
+# ---------------------------------------------------------------------------------------
+LEXT_VERSION_OF = $(shell sed -n 's/^\#define LEXT_VERSION$(1) \(.*\)$$/\1/p' include/lext.h)
+VERSION       := $(subst ",,$(call LEXT_VERSION_OF,))
+VERSION_MAJOR := $(call LEXT_VERSION_OF,_MAJOR)
+VERSION_MINOR := $(call LEXT_VERSION_OF,_MINOR)
+SONAME        := liblext.so.$(VERSION_MAJOR)
+SHLIB_NAME    := liblext.so.$(VERSION_MAJOR).$(VERSION_MINOR)
+SHLIB         := $(BUILD)/$(SHLIB_NAME)
+PIC_OBJ       := $(LIB_SRC:src/%.c=$(BUILD)/pic/%.o)
+PREFIX        ?= /usr/local
+BINDIR        ?= $(PREFIX)/bin
+LIBDIR        ?= $(PREFIX)/lib
+INCLUDEDIR    ?= $(PREFIX)/include
+MANDIR        ?= $(PREFIX)/share/man
+PKGCONFIGDIR  ?= $(LIBDIR)/pkgconfig
+
+.PHONY: shared install uninstall man
+shared: $(SHLIB) $(BUILD)/liblext.so $(BUILD)/$(SONAME)
+ifeq ($(SANITIZE),)
+all: shared $(BUILD)/lext.pc $(BUILD)/lext.1
+endif
+
+$(BUILD)/pic/%.o: src/%.c include/lext.h $(wildcard src/*.h) | $(BUILD)/pic
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(SHLIB): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/$(SONAME) $(BUILD)/liblext.so: $(SHLIB)
+	ln -sf $(SHLIB_NAME) $@
+
+$(BUILD)/pic:
+	mkdir -p $@
+
+$(BUILD)/lext.pc: Makefile include/lext.h | $(BUILD)/src
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	    'Name: lext' \
+	    'Description: small byte-level causal transformer language models (XPOS, RoPE, ALiBi, ...)' \
+	    'Version: $(VERSION)' \
+	    'Cflags: -I$${includedir}' \
+	    'Libs: -L$${libdir} -llext' \
+	    'Libs.private: $(strip $(LDFLAGS) $(LDLIBS))' > $@
+
+# The man page is made from the tool's own --help texts, so it cannot drift from them.
+$(BUILD)/lext.1: $(BIN) scripts/man.sh
+	scripts/man.sh $(abspath $(BIN)) $(VERSION) > $@.tmp && mv $@.tmp $@
+
+man: $(BUILD)/lext.1
+
+install: $(BIN) $(BUILD)/liblext.a shared $(BUILD)/lext.pc $(BUILD)/lext.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/lext
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME)
+	ln -sf $(SHLIB_NAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/liblext.so
+	install -m 644 $(BUILD)/liblext.a $(DESTDIR)$(LIBDIR)/liblext.a
+	install -m 644 include/lext.h $(DESTDIR)$(INCLUDEDIR)/lext.h
+	install -m 644 $(BUILD)/lext.pc $(DESTDIR)$(PKGCONFIGDIR)/lext.pc
+	install -m 644 $(BUILD)/lext.1 $(DESTDIR)$(MANDIR)/man1/lext.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/lext $(DESTDIR)$(LIBDIR)/$(SHLIB_NAME) \
+	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/liblext.so \
+	    $(DESTDIR)$(LIBDIR)/liblext.a $(DESTDIR)$(INCLUDEDIR)/lext.h \
+	    $(DESTDIR)$(PKGCONFIGDIR)/lext.pc $(DESTDIR)$(MANDIR)/man1/lext.1
