@@ -41,6 +41,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BENCH_LEXT = os.path.join(ROOT, "build", "bench", "bench_lext")
 SGEMM_PEAK = os.path.join(ROOT, "build", "bench", "sgemm_peak")
+# lext built with `make BLAS=openblas` (make bench-openblas): the engine oneDNN replaced
+BENCH_LEXT_OB = os.path.join(ROOT, "build-openblas", "bench", "bench_lext")
+SGEMM_PEAK_OB = os.path.join(ROOT, "build-openblas", "bench", "sgemm_peak")
+LEXT_CLI = os.path.join(ROOT, "lext")
 TORCH_BENCH = os.path.join(HERE, "torch_bench.py")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
@@ -59,6 +63,8 @@ FULL = {
     "train": {
         "A": dict(layers=4, dim=256, heads=4, ffn=1024, len=256, batch=16),
         "B": dict(layers=6, dim=384, heads=6, ffn=1536, len=512, batch=8),
+        # the experiment's default shape (lext experiment: 4 x 128, 300 steps of 16 x 256)
+        "S": dict(layers=4, dim=128, heads=4, ffn=512, len=256, batch=16, pos=("xpos",)),
     },
     "eval_model": dict(layers=4, dim=256, heads=4, ffn=1024, len=256),  # config A
     # length -> batch (sequences per call)
@@ -319,10 +325,20 @@ def lext_init(path, m, pos, seed=1):
         raise RunError(f"bench_lext init failed: {p.stderr.strip()}")
 
 
-def torch_env(threads_policy="PASSIVE", threads=None):
+# PyTorch's best setting on this CPU: Debian's OpenBLAS 0.3.21 (torch's BLAS) falls back to
+# its generic "Prescott" kernels on AVX-512 CPUs it does not know (Emerald Rapids); there
+# OPENBLAS_CORETYPE=SkylakeX is PyTorch's best, and measure_train times both. Set by main().
+TORCH_CORETYPE = None
+
+
+def torch_env(threads_policy="PASSIVE", threads=None, coretype="best"):
     """Debian's torch does its matrix products in the system libblas.so.3 (OpenBLAS's pthread
-    build here), whose pool torch.set_num_threads does not reach: give it the same count."""
+    build here), whose pool torch.set_num_threads does not reach: give it the same count.
+    coretype "best": TORCH_CORETYPE where main() found OpenBLAS misdetecting this CPU; None:
+    OpenBLAS as shipped."""
     env = dict(os.environ)
+    if coretype == "best" and TORCH_CORETYPE:
+        env["OPENBLAS_CORETYPE"] = TORCH_CORETYPE
     env.pop("OMP_NUM_THREADS", None)
     env["OPENBLAS_NUM_THREADS"] = str(threads or THREADS)
     if threads_policy:
@@ -359,20 +375,23 @@ def train_flops_per_token(m, V=256):
 
 
 def measure_sgemm(cfg, res, failures):
-    log("sgemm peak (OpenBLAS as linked into lext, 2 threads)")
-    args = [SGEMM_PEAK, "--threads", str(THREADS), "--reps", str(cfg["reps"]), "--min-seconds",
-            str(cfg["min_seconds"])]
-    for s in cfg["shapes"] or []:
-        args += ["--shape", s]
-    p = subprocess.run(args, capture_output=True, text=True, env=lext_env())
-    if p.returncode != 0:
-        failures.append(f"sgemm_peak: exited {p.returncode}: {p.stderr.strip()[-300:]}")
-        return
-    rows = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
-    res["sgemm"] = rows
-    for r in rows:
-        log(f"  {r['M']}x{r['N']}x{r['K']} ({r['form']}): best {r['gflops_best']:.1f} GFLOP/s, "
-            f"median {r['gflops_median']:.1f}")
+    """The engine's own GEMM peak (lext's gemm_f32, 2 threads), and OpenBLAS's as linked into
+    the BLAS=openblas build, in the same run."""
+    for key, exe in (("sgemm", SGEMM_PEAK), ("sgemm_openblas", SGEMM_PEAK_OB)):
+        log(f"sgemm peak ({'the engine' if key == 'sgemm' else 'OpenBLAS build'}, {THREADS} threads)")
+        args = [exe, "--threads", str(THREADS), "--reps", str(cfg["reps"]), "--min-seconds",
+                str(cfg["min_seconds"])]
+        for s in cfg["shapes"] or []:
+            args += ["--shape", s]
+        p = subprocess.run(args, capture_output=True, text=True, env=lext_env())
+        if p.returncode != 0:
+            failures.append(f"{exe}: exited {p.returncode}: {p.stderr.strip()[-300:]}")
+            continue
+        rows = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+        res[key] = rows
+        for r in rows:
+            log(f"  {r['M']}x{r['N']}x{r['K']} ({r['form']}, {r.get('engine')}, {r.get('kernel')}): "
+                f"best {r['gflops_best']:.1f} GFLOP/s, median {r['gflops_median']:.1f}")
 
 
 def measure_train(cfg, corpus, tmp, warmup, reps, res, failures, smoke):
@@ -382,7 +401,7 @@ def measure_train(cfg, corpus, tmp, warmup, reps, res, failures, smoke):
         try:
             bfile = os.path.join(tmp, f"train_{cname}.bin")
             write_batches(bfile, corpus, warmup + reps, m["batch"], m["len"], seed=10)
-            for pos in ("xpos", "rope"):
+            for pos in m.get("pos", ("xpos", "rope")):
                 ck = os.path.join(tmp, f"train_{cname}_{pos}.safetensors")
                 lext_init(ck, m, pos)
                 common = ["--model", ck, "--batches", bfile, "--warmup", str(warmup),
@@ -399,6 +418,15 @@ def measure_train(cfg, corpus, tmp, warmup, reps, res, failures, smoke):
                                       [BENCH_LEXT, "train", "--precision", "bf16"] + common,
                                       env=lext_env()))
                     meta["xpos-bf16"] = (procs[-1], procs[-2])
+                    # the same lext on the engine it replaced (make BLAS=openblas)
+                    procs.append(Proc(f"lext(openblas) train {cname} xpos",
+                                      [BENCH_LEXT_OB, "train"] + common, env=lext_env()))
+                    meta["xpos-openblas"] = (procs[-1], procs[-4])
+                    if TORCH_CORETYPE:  # PyTorch as shipped too, beside its best setting
+                        procs.append(Proc(f"torch(shipped) train {cname} xpos",
+                                          [PYTHON, TORCH_BENCH, "train"] + common,
+                                          env=torch_env(coretype=None)))
+                        meta["xpos-torchshipped"] = (procs[-1], procs[-4])
         except (RunError, OSError) as e:
             failures.append(f"training {cname}: {e}")
             for p in procs:
@@ -408,6 +436,7 @@ def measure_train(cfg, corpus, tmp, warmup, reps, res, failures, smoke):
         for pos, (pl, pt) in meta.items():
             key = f"{cname}_{pos}"
             res["train"][key] = {"config": dict(m, pos=pos), "ok": ok,
+                                 "pos": pos,
                                  "flops_per_token": train_flops_per_token(m),
                                  "lext": pl.summary(), "torch": pt.summary()}
             if ok:
@@ -587,8 +616,19 @@ def build_table(res):
         cname, pos = key.split("_")
         m = e["config"]
         tok = m["batch"] * m["len"]
+        if pos in ("xpos-openblas", "xpos-torchshipped"):
+            # comparison rows: lext on OpenBLAS against lext on the engine; PyTorch as shipped
+            # against PyTorch's best setting (both pairs from the same rounds)
+            if e["ok"]:
+                a, b = tok / e["lext"]["median_seconds"], tok / e["torch"]["median_seconds"]
+                what = ("lext built on OpenBLAS (make BLAS=openblas) vs lext on the engine"
+                        if pos == "xpos-openblas" else
+                        f"PyTorch with OpenBLAS as shipped vs OPENBLAS_CORETYPE={TORCH_CORETYPE}")
+                rows.append((f"training {cname} xpos, tokens/s: {what}", fmt(a), fmt(b),
+                             f"{a / b:.2f}x", "-", "info"))
+            continue
         # xpos-bf16: lext --precision bf16 against PyTorch fp32
-        want = 2.0 if pos.endswith("bf16") else 1.2
+        want = 2.0 if pos.endswith("bf16") else 1.5
         if not e["ok"]:
             rows.append((f"training {cname} {pos} (tok/s)", "-", "-", "-", f">= {want}x", "FAILED"))
             continue
@@ -602,9 +642,13 @@ def build_table(res):
         gl, gt = fpt * tl * 1e-9, fpt * tt * 1e-9
         e["lext_gflops"], e["torch_gflops"] = gl, gt
         if peak:
-            rows.append((f"training {cname} {pos}, GFLOP/s (fraction of sgemm peak {peak:.0f})",
+            # the issue's efficiency targets: 80% of the engine's fp32 peak for A and B, 60%
+            # for the experiment's small shape (bf16 runs past the fp32 peak: info only)
+            ptgt = None if pos.endswith("bf16") else (0.6 if cname == "S" else 0.8)
+            rows.append((f"training {cname} {pos}, GFLOP/s (fraction of the engine's fp32 peak {peak:.0f})",
                          f"{gl:.0f} ({gl / peak:.0%})", f"{gt:.0f} ({gt / peak:.0%})",
-                         f"{gl / gt:.2f}x", "-", "info"))
+                         f"{gl / gt:.2f}x", f"lext >= {ptgt:.0%}" if ptgt else "-",
+                         verdict(gl / peak >= ptgt, e["lext"]) if ptgt else "info"))
         ml, mt = e["lext"]["maxrss_kb"], e["torch"]["maxrss_kb"]
         rows.append((f"training {cname} {pos}, peak RSS (MiB)", fmt(ml / 1024), fmt(mt / 1024),
                      f"{ml / mt:.2f}x", "<= 1.0x", verdict(ml <= mt)))
@@ -638,7 +682,7 @@ def build_table(res):
             rows.append((f"training {cname}: XPOS step time / RoPE step time (median of per-round ratios)", f"{rl:.3f}",
                          f"{rt:.3f}", "-", "lext <= 1.03", verdict(rl <= 1.03, ex["lext"], er["lext"])))
     # eval
-    targets = {256: 2.0, 1024: 2.0, 4096: 4.0}
+    targets = {256: 2.5, 1024: 2.5, 4096: 5.0}
     for T, e in sorted(res["eval"].items(), key=lambda kv: int(kv[0])):
         T = int(T)
         tok = e["batch"] * T
@@ -698,6 +742,19 @@ def build_table(res):
                              f"{s['gen_tok_s']:.0f} ({ms:.3f} ms/token)", "-", "-", "-", "info"))
                 rows.append((f"prefill of {C} tokens, tokens/s", fmt(s["prefill_tok_s"]), "-",
                              "-", "-", "info"))
+            # single-stream generation: 3x the 1,471 tokens/s measured before the engine change
+            # (Zen 3, context 256); prefill at least as fast per token as the batched forward
+            s0 = g["contexts"][cs[0]]
+            rows.append((f"generation at context {cs[0]}: tokens/s against 3 x 1,471",
+                         f"{s0['gen_tok_s']:.0f}", "-", f"{s0['gen_tok_s'] / 1471:.2f}x", ">= 3x",
+                         verdict(s0["gen_tok_s"] >= 3 * 1471, s0)))
+            for C in cs:
+                ecell = res["eval"].get(str(C)) or res["eval"].get(int(C))
+                if ecell and ecell.get("ok") and "tok_s" in ecell.get("lext_causal", {}):
+                    pf, fw = g["contexts"][C]["prefill_tok_s"], ecell["lext_causal"]["tok_s"]
+                    rows.append((f"prefill of {C} tokens / batched causal forward at {C}, tokens/s",
+                                 fmt(pf), fmt(fw) + " (lext eval)", f"{pf / fw:.2f}x", ">= 1.0x",
+                                 verdict(pf >= fw)))
             a, b = g["contexts"][cs[0]], g["contexts"][cs[-1]]
             r = b["ms_per_token"] / a["ms_per_token"]
             rows.append((f"generation time per token, context {cs[-1]} / {cs[0]}", f"{r:.3f}",
@@ -745,16 +802,25 @@ def write_report(res, out_dir, smoke):
     for r in rows:
         L.append("| " + " | ".join(str(c) for c in r) + " |")
     L.append("")
-    if res.get("sgemm"):
-        L.append("sgemm (OpenBLAS as linked into lext, 2 threads; best / median GFLOP/s): " +
-                 "; ".join(f"{r['M']}x{r['N']}x{r['K']} {r['gflops_best']:.0f} / "
-                           f"{r['gflops_median']:.0f}" for r in res["sgemm"]) + ".\n")
+    ls = mi.get("lext_system")
+    if ls:
+        L.append("lext info --system: " + "; ".join(ls) + ".\n")
+    if res.get("torch_coretype_note"):
+        L.append(res["torch_coretype_note"] + "\n")
+    for key, what in (("sgemm", "the engine's fp32 GEMM, lext's gemm_f32"),
+                      ("sgemm_openblas", "OpenBLAS, as linked into make BLAS=openblas")):
+        if res.get(key):
+            r0 = res[key][0]
+            L.append(f"sgemm ({what}: {r0.get('engine', '?')}, kernel {r0.get('kernel', '?')}; "
+                     f"{THREADS} threads; best / median GFLOP/s): " +
+                     "; ".join(f"{r['M']}x{r['N']}x{r['K']} {r['gflops_best']:.0f} / "
+                               f"{r['gflops_median']:.0f}" for r in res[key]) + ".\n")
     L.append("Training FLOPs per token = 6 (N_nonembed + V D) + 12 L T D (PaLM's convention: "
              "every matrix product incl. the tied LM head, forward + backward; attention "
              "QK^T and AV over the full T x T, no credit for causal skipping); GFLOP/s = that "
-             "times tokens/s; fraction = GFLOP/s / the 2048^3 sgemm best. " +
+             "times tokens/s; fraction = GFLOP/s / the engine's 2048^3 sgemm best. " +
              ", ".join(f"{k}: {e['flops_per_token'] / 1e6:.1f} MFLOP/token"
-                       for k, e in res["train"].items()) + ".\n")
+                       for k, e in res["train"].items() if "flops_per_token" in e) + ".\n")
     for n in notes + res.get("extra_notes", []):
         L.append(f"- {n}")
     if res["failures"]:
@@ -790,12 +856,36 @@ def cpu_info():
                     info[k] = v
                 if k == "flags":
                     fl = set(v.split())
-                    info["vector"] = " ".join(x for x in ("avx2", "fma", "avx512f", "avx512_bf16")
-                                              if x in fl)
+                    info["vector"] = " ".join(x for x in ("avx2", "fma", "avx512f", "avx512_bf16",
+                                                          "amx_bf16") if x in fl)
                     break
     except OSError:
         pass
     return info
+
+
+def torch_coretype(res):
+    """OPENBLAS_CORETYPE for PyTorch's best setting: SkylakeX where this CPU has AVX-512 and
+    OpenBLAS (the same Debian build torch uses) falls back to Prescott; None elsewhere."""
+    try:
+        p = subprocess.run([PYTHON, "-c", "import ctypes, ctypes.util; "
+                            "b = ctypes.CDLL('libblas.so.3'); b.openblas_get_corename.restype = "
+                            "ctypes.c_char_p; print(b.openblas_get_corename().decode())"],
+                           capture_output=True, text=True, timeout=60)
+        core = p.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        core = ""
+    avx512 = "avx512f" in res["machine"].get("vector", "")
+    res["torch_openblas_core"] = core or "?"
+    if core.lower() == "prescott" and avx512:
+        res["torch_coretype_note"] = ("PyTorch's OpenBLAS picks its generic Prescott kernels on "
+                                      "this AVX-512 CPU: PyTorch runs with OPENBLAS_CORETYPE="
+                                      "SkylakeX (its best setting); the row 'as shipped' is "
+                                      "without it.")
+        return "SkylakeX"
+    res["torch_coretype_note"] = (f"PyTorch's OpenBLAS core here: {core or '?'} (not "
+                                  "misdetected), so it runs as shipped: that is its best setting.")
+    return None
 
 
 def cpu_name():
@@ -839,7 +929,7 @@ def main():
     out_dir = a.out or (os.path.join(ROOT, "build", "bench", "smoke") if a.smoke else HERE)
     os.makedirs(out_dir, exist_ok=True)
     only = set(a.only.split(","))
-    for exe in (BENCH_LEXT, SGEMM_PEAK):
+    for exe in (BENCH_LEXT, SGEMM_PEAK, BENCH_LEXT_OB, SGEMM_PEAK_OB):
         if not os.access(exe, os.X_OK):
             log(f"run.py: {exe} is missing: run `make bench` (or make {os.path.relpath(exe, ROOT)})")
             return 1
@@ -862,6 +952,14 @@ def main():
             text=True, timeout=120).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         res["torch_version"] = "?"
+    try:
+        p = subprocess.run([LEXT_CLI, "info", "--system", "--threads", str(THREADS)],
+                           capture_output=True, text=True, timeout=60)
+        res["machine"]["lext_system"] = [" ".join(l.split()) for l in p.stdout.splitlines()]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    global TORCH_CORETYPE
+    TORCH_CORETYPE = torch_coretype(res)
     if (res["load_start"] or [0])[0] > 0.6 and not a.smoke:
         msg = (f"the 1-minute load average was {res['load_start'][0]:.2f} at the start: other "
                "work was running, the timings are noisy")
