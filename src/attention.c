@@ -384,11 +384,15 @@ void attention_decode(float *out, int64_t ldo, const float *q, int64_t ldq, int6
         for (int64_t j = lo; j <= p; j++) {
             const float *kj = kc + (j % cap) * ldc + h * hd;
             float dot = 0.0f;
+            /* simd reductions: lane-wise partial sums (another order than the tiled forward's,
+             * within float32 rounding of it; test_decode holds them to 1e-4) */
             if (decay) {
                 const float *z = decay + (p - j) * P;
+#pragma omp simd reduction(+ : dot)
                 for (int64_t i = 0; i < P; i++)
                     dot += z[i] * (qt[2 * i] * kj[2 * i] + qt[2 * i + 1] * kj[2 * i + 1]);
             } else {
+#pragma omp simd reduction(+ : dot)
                 for (int64_t d = 0; d < hd; d++) dot += qt[d] * kj[d];
             }
             float v = dot * scale - slope * (float)(p - j);
@@ -396,12 +400,15 @@ void attention_decode(float *out, int64_t ldo, const float *q, int64_t ldq, int6
             mx = v > mx ? v : mx;
         }
         float sum = 0.0f;
-        for (int64_t j = lo; j <= p; j++) sum += (s[j - lo] = lext_expf(s[j - lo] - mx));
+        const int64_t nk = p - lo + 1;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < nk; j++) sum += (s[j] = lext_expf(s[j] - mx));
         float *o = out + t * ldo + h * hd;
         for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
         for (int64_t j = lo; j <= p; j++) {
             const float *vj = vc + (j % cap) * ldc + h * hd;
             const float w = s[j - lo] / sum;
+#pragma omp simd
             for (int64_t d = 0; d < hd; d++) o[d] += w * vj[d];
         }
     }
