@@ -5,7 +5,7 @@
 #include <string.h>
 
 void embed_forward(float *out, const int32_t *tokens, const float *wte, int64_t N, int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N > 1)
     for (int64_t n = 0; n < N; n++)
         memcpy(out + n * C, wte + (int64_t)tokens[n] * C, (size_t)C * sizeof(float));
 }
@@ -26,6 +26,7 @@ void embed_backward(float *dwte, const float *dout, const int32_t *tokens, int64
 }
 
 void residual_forward(float *out, const float *a, const float *b, int64_t n) {
-#pragma omp parallel for schedule(static)
+    /* a decoded token's row is too short to share (the region's start costs more) */
+#pragma omp parallel for schedule(static) if (n > 4096)
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }

@@ -15,7 +15,7 @@
 #define CHUNK 4096
 
 void gelu_forward(float *out, const float *inp, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > CHUNK)
     for (int64_t c = 0; c < n; c += CHUNK) {
         const int64_t end = n - c < CHUNK ? n : c + CHUNK;
 #pragma omp simd
@@ -30,7 +30,7 @@ void gelu_forward(float *out, const float *inp, int64_t n) {
 /* d/dx [x s(2u)] = s + x s (1 - s) 2 du/dx, s = sigmoid(2u) = 0.5 (1 + tanh u),
  * du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
 void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > CHUNK)
     for (int64_t c = 0; c < n; c += CHUNK) {
         const int64_t end = n - c < CHUNK ? n : c + CHUNK;
 #pragma omp simd

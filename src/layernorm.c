@@ -8,7 +8,8 @@
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int64_t N, int64_t C, float eps) {
-#pragma omp parallel for schedule(static)
+    /* one row (a decoded token): no parallel region, whose start costs more than the row */
+#pragma omp parallel for schedule(static) if (N > 1)
     for (int64_t n = 0; n < N; n++) {
         const float *x = inp + n * C;
         float *y = out + n * C;

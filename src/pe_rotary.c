@@ -39,7 +39,7 @@ void rotary_table_fill(rotary_table *t, const lext_config *c, int64_t pos0, int6
     const int P = t->P;
     const double hd = 2.0 * P;
     const double gamma = c->xpos_gamma, base = c->xpos_scale_base;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > 1)
     for (int64_t r = 0; r < n; r++) {
         double pos = (double)(pos0 + r);
         for (int j = 0; j < P; j++) {
@@ -91,7 +91,7 @@ void rotary_forward(float *out, int64_t ldo, const float *inp, int64_t ldi,
     const int P = tab->P;
     const int64_t hd = 2 * P;
     LEXT_ASSERT(tab->n >= T && hd * H == D);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B * T > 1)
     for (int64_t n = 0; n < B * T; n++) {
         int64_t t = n % T;
         const float *cs = tab->cos + t * P, *sn = tab->sin + t * P;
