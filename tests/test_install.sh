@@ -3,7 +3,8 @@
 # into a temporary DESTDIR puts every file in place, the shared library has its soname and
 # symlinks and exports only the public API, the example builds against the staged install
 # with `pkg-config --cflags --libs lext` alone (shared and static), runs, and agrees with
-# `lext eval`; `make uninstall` removes every file it installed.
+# `lext eval`; the Python package pip-installs offline and runs examples/notebook.py on the
+# installed library; `make uninstall` removes every file it installed.
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
 
@@ -63,6 +64,20 @@ if "$tmp/complete-static" "$tmp/m.st" 50 < "$tmp/text" 2>&1 | cmp -s - "$tmp/out
 else bad "static and shared builds differ"; fi
 expect_fail "the example reports the library's error for a missing checkpoint" "cannot open checkpoint" \
     env LD_LIBRARY_PATH="$pre/lib" "$tmp/complete" "$tmp/none.st" 5 < "$tmp/text"
+
+# the Python package, pip-installed offline into a venv over Debian's numpy, runs the
+# notebook-style example (train, perplexity in every mode, generation) on the installed .so
+cp -r python "$tmp/python" && rm -rf "$tmp/python/build" "$tmp/python/"*.egg-info  # pip builds in place
+if $PY -m venv --system-site-packages "$tmp/venv" > "$tmp/venv.log" 2>&1 &&
+        "$tmp/venv/bin/pip" install --no-index --no-cache-dir "$tmp/python" > "$tmp/pip.log" 2>&1; then
+    ok "pip install ./python (offline, in a venv)"
+else bad "pip install ./python: $(tail -3 "$tmp/venv.log" "$tmp/pip.log")"; fi
+(cd "$tmp" && LEXT_LIBRARY=$pre/lib/liblext.so.$major OMP_WAIT_POLICY=PASSIVE \
+    "$tmp/venv/bin/python" "$OLDPWD/examples/notebook.py" "$tmp/text" "$tmp/nb.st") > "$tmp/nb.log" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -q "^lext $version" "$tmp/nb.log" && [ "$(grep -c 'perplexity' "$tmp/nb.log")" -eq 9 ] &&
+        grep -q "^generated: " "$tmp/nb.log" && grep -q "site-packages" <(cd "$tmp" && "$tmp/venv/bin/python" -c 'import lext; print(lext.__file__)' 2>&1); then
+    ok "the installed package trains, evaluates (3 lengths x 3 modes) and generates"
+else bad "notebook example (rc $rc): $(tail -5 "$tmp/nb.log")"; fi
 
 if make -s uninstall PREFIX=/usr/local DESTDIR="$root" > "$tmp/uninstall.log" 2>&1 && [ -z "$(find "$root" ! -type d)" ]; then
     ok "make uninstall removes every installed file"
