@@ -10,4 +10,5 @@ setup(
     packages=["lext"],
     python_requires=">=3.9",
     install_requires=["numpy"],
+    extras_require={"torch": ["torch"]},  # lext.torch; Debian: python3-torch
 )

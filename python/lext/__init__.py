@@ -199,6 +199,31 @@ class Model:
         del owner
         return float(loss.value)
 
+    def gradients(self, tokens, attn="causal", block=None, window=None):
+        """(loss, {name: gradient}) of the mean next-byte cross-entropy of tokens[1:]: the
+        library's forward and backward pass. The gradients are views of the model's own
+        gradient buffers (no copy), overwritten by the next call."""
+        tok = _tokens(tokens)
+        T = tok.shape[0] - 1
+        if T < 1:
+            raise ValueError("tokens must hold at least 2 bytes")
+        cfg = lib.lext_model_config(self._h.ptr).contents
+        a = _attn(attn, cfg.train_len, block, window)
+        ctx = ctypes.c_void_p()
+        _check(lib.lext_ctx_create(self._h.ptr, 1, T, True, ctypes.byref(ctx)))
+        owner = _Handle(ctx, lib.lext_ctx_free)
+        loss = ctypes.c_float()
+        lib.lext_model_zero_grad(self._h.ptr)
+        _check(lib.lext_forward(self._h.ptr, ctx, tok.ctypes.data, tok[1:].ctypes.data, 1, T,
+                                ctypes.byref(a), ctypes.byref(loss)))
+        _check(lib.lext_backward(self._h.ptr, ctx))
+        del owner
+        out = {}
+        for i in range(lib.lext_model_num_tensors(self._h.ptr)):
+            t = lib.lext_model_tensor(self._h.ptr, i).contents
+            out[t.name.decode()] = _view(t.grad, tuple(t.shape[:t.ndim]), self._h)
+        return float(loss.value), out
+
     def perplexity(self, data, lengths, modes=("causal",), block=None, window=None,
                    batch_tokens=16384):
         """lext eval's protocol (README, "lext eval") on data, a file or directory of

@@ -142,6 +142,8 @@ _sigs = {
     "lext_ctx_logits": (P(c_float), [c_void_p]),
     "lext_forward": (S, [c_void_p, c_void_p, c_void_p, c_void_p, c_int64, c_int64, P(Attn),
                          P(c_float)]),
+    "lext_backward": (S, [c_void_p, c_void_p]),
+    "lext_model_zero_grad": (None, [c_void_p]),
     "lext_dataset_load": (S, [c_char_p, P(Dataset)]),
     "lext_dataset_free": (None, [P(Dataset)]),
     "lext_evaluate": (S, [c_void_p, P(Dataset), P(c_int64), c_size_t, P(Attn), c_size_t,
