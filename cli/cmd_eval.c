@@ -158,6 +158,7 @@ static cJSON *config_json(const lext_config *c) {
     cJSON_AddNumberToObject(o, "xpos_scale_base", c->xpos_scale_base);
     cJSON_AddNumberToObject(o, "rope_base", c->rope_base);
     cJSON_AddBoolToObject(o, "tied", c->tied);
+    cJSON_AddBoolToObject(o, "embed_scale", c->embed_scale);
     cJSON_AddNumberToObject(o, "norm_eps", c->norm_eps);
     return o;
 }

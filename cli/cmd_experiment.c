@@ -362,6 +362,13 @@ typedef enum { MODEL_TRAIN, MODEL_RESUME, MODEL_DONE } model_state;
 /* DONE when the checkpoint has the planned model and exactly the planned steps; RESUME when
  * it has the planned model and fewer steps; TRAIN (from scratch) when it is missing,
  * unreadable, holds another model (the plan changed) or more steps than planned. */
+/* Absolute positions are added to token embeddings scaled by sqrt(dim) (embed_scale), as in
+ * Vaswani et al. and fairseq's transformer_lm: unscaled, the N(0, 0.02) embeddings are
+ * swamped by the unit-size sinusoids and the baseline learns little. */
+static bool embed_scaled(const char *scheme) {
+    return strcmp(scheme, "sinusoidal") == 0 || strcmp(scheme, "learned") == 0;
+}
+
 static model_state model_state_of(const char *path, const plan *p, const char *scheme) {
     lext_config c;
     bool has = false;
@@ -369,7 +376,8 @@ static model_state model_state_of(const char *path, const plan *p, const char *s
     if (lext_checkpoint_read_config(path, &c, &has, &step) != LEXT_OK || !has) return MODEL_TRAIN;
     const bool same = strcmp(lext_pos_name(c.pos), scheme) == 0 && c.n_layer == p->layers &&
                       c.n_head == p->heads && c.d_model == p->dim &&
-                      c.d_ff == (p->ffn ? p->ffn : 4 * p->dim) && c.train_len == p->train_len;
+                      c.d_ff == (p->ffn ? p->ffn : 4 * p->dim) && c.train_len == p->train_len &&
+                      c.embed_scale == embed_scaled(scheme);
     if (!same || step > p->steps) return MODEL_TRAIN;
     return step == p->steps ? MODEL_DONE : MODEL_RESUME;
 }
@@ -644,7 +652,9 @@ static int write_report(const plan *p, const results *r, const char *cmds_path, 
     fmt_duration(st, sizeof st, step_seconds);
     fprintf(md, "## Setup\n\n");
     fprintf(md, "- corpus: %s\n", corpus_info);
-    fprintf(md, "- model: %lld layers, %lld heads, dim %lld, ffn %lld, byte-level (256 tokens), tied embedding\n",
+    fprintf(md, "- model: %lld layers, %lld heads, dim %lld, ffn %lld, byte-level (256 tokens), tied embedding; "
+                "sinusoidal and learned add their positions to token embeddings scaled by sqrt(dim) "
+                "(`--embed-scale`)\n",
             (long long)p->layers, (long long)p->heads, (long long)p->dim,
             (long long)(p->ffn ? p->ffn : 4 * p->dim));
     fprintf(md, "- training: length %lld, batch %lld, %lld steps (budget %gx), %.1f M tokens per model, "
@@ -796,6 +806,7 @@ int cmd_experiment(int argc, char **argv) {
         } else {
             arg(&a, "--data"), arg(&a, "%s/train", p.corpus);
             arg(&a, "--pos"), arg(&a, "%s", s);
+            if (embed_scaled(s)) arg(&a, "--embed-scale");
             arg(&a, "--layers"), arg(&a, "%lld", (long long)p.layers);
             arg(&a, "--heads"), arg(&a, "%lld", (long long)p.heads);
             arg(&a, "--dim"), arg(&a, "%lld", (long long)p.dim);

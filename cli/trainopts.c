@@ -26,6 +26,8 @@ void train_args_init(train_args *a) {
         {"--ffn", OPT_INT, &a->ffn, 1, 262144, "MLP width [4 x dim]", 0},
         {"--train-len", OPT_INT, &a->train_len, 2, 1 << 20, "training length in bytes [256]", 0},
         {"--untied", OPT_FLAG, &a->untied, 0, 0, "separate output projection", 0},
+        {"--embed-scale", OPT_FLAG, &a->embed_scale, 0, 0,
+         "token embeddings times sqrt(dim) before the position add [unscaled]", 0},
         {"--xpos-gamma", OPT_NUM, &a->gamma, 1e-9, 1e9, "XPOS gamma [0.4]", 0},
         {"--xpos-scale-base", OPT_NUM, &a->scale_base, 1e-9, 1e12, "XPOS scale base [512]", 0},
         {"--rope-base", OPT_NUM, &a->rope_base, 1.000001, 1e12, "rotary frequency base [10000]", 0},
@@ -169,6 +171,7 @@ int train_args_apply(const train_args *a, bool tty, lext_train_opts *o) {
         o->model.d_ff = (int)(a->ffn ? a->ffn : 4 * a->dim);
         o->model.train_len = (int)a->train_len;
         o->model.tied = !a->untied;
+        o->model.embed_scale = a->embed_scale;
         o->model.xpos_gamma = a->gamma;
         o->model.xpos_scale_base = a->scale_base;
         o->model.rope_base = a->rope_base;

@@ -20,7 +20,7 @@ typedef struct {
     int64_t layers, heads, dim, ffn, train_len, batch, steps;
     int64_t warmup, eval_every, save_every, stop_after, log_every, val_batches, seed, threads;
     double lr, min_lr, wd, clip, b1, b2, eps, gamma, scale_base, rope_base;
-    bool untied;
+    bool untied, embed_scale;
     cli_opt opts[TRAIN_MAX_OPTS]; /* point into this struct: never copy it */
     size_t n_opts;
 } train_args;

@@ -92,6 +92,6 @@ int main(int argc, char **argv) {
     TIME("xent fwd", 0, xent_forward(losses, logits, tgt, N, V, NULL));
     TIME("xent bwd", 0, xent_backward(dlogits, logits, tgt, N, V, 1.0f / N));
     TIME("memset N*F", 0, memset(fc2, 0, sizeof(float) * N * F));
-    TIME("embed bwd", 0, embed_backward(wd, x, tgt, N, D));
+    TIME("embed bwd", 0, embed_backward(wd, x, tgt, 1.0f, N, D));
     return 0;
 }

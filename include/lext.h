@@ -108,6 +108,10 @@ typedef struct {
     double xpos_scale_base; /* XPOS scale base B in zeta^(n / B) [512] */
     double rope_base;       /* rotary frequency base, theta_j = base^(-2j/d) [10000] */
     bool tied;              /* output projection tied to the token embedding [true] */
+    bool embed_scale;       /* token embeddings times sqrt(D) before the absolute position add
+                             * (Vaswani et al. 2017, fairseq transformer_lm); the output
+                             * projection is unscaled [false]. It sits in the padding after
+                             * `tied`: the struct's size and every other offset are as in 1.0 */
     double norm_eps;        /* LayerNorm epsilon, inside the square root [1e-5] */
 } lext_config;
 
@@ -333,7 +337,9 @@ LEXT_API void lext_sampler_batch(const lext_sampler *s, lext_rng *rng, int64_t B
  * Checkpoints: safetensors files (see README, "Checkpoint format")
  * ------------------------------------------------------------------------------------- */
 
-#define LEXT_FORMAT_VERSION 1
+/* 2: the metadata's "embed_scale" (absent in version 1: unscaled). A version-1 reader would
+ * ignore the key and compute a scaled model wrongly, so it must refuse these files. */
+#define LEXT_FORMAT_VERSION 2
 
 /* Training state carried by a training checkpoint so that --resume continues exactly. */
 typedef struct {

@@ -96,6 +96,7 @@ static cJSON *config_json(const lext_config *c) {
               add_item(j, "xpos_scale_base", num_exact(c->xpos_scale_base)) &&
               add_item(j, "rope_base", num_exact(c->rope_base)) &&
               add_item(j, "tied", cJSON_CreateBool(c->tied)) &&
+              add_item(j, "embed_scale", cJSON_CreateBool(c->embed_scale)) &&
               add_item(j, "norm_eps", num_exact(c->norm_eps));
     if (!ok) {
         cJSON_Delete(j);
@@ -601,6 +602,8 @@ static lext_status parse_config(const st_file *f, lext_config *c) {
     int version = 0;
     const cJSON *pos = cJSON_GetObjectItemCaseSensitive(j, "pos");
     const cJSON *tied = cJSON_GetObjectItemCaseSensitive(j, "tied");
+    /* absent (every version-1 file) means unscaled */
+    const cJSON *escale = cJSON_GetObjectItemCaseSensitive(j, "embed_scale");
     lext_config_default(c);
     const char *missing = NULL;
     if (!get_int(j, "format_version", &version)) missing = "format_version";
@@ -615,6 +618,7 @@ static lext_status parse_config(const st_file *f, lext_config *c) {
     else if (!get_num(j, "xpos_scale_base", &c->xpos_scale_base)) missing = "xpos_scale_base";
     else if (!get_num(j, "rope_base", &c->rope_base)) missing = "rope_base";
     else if (!cJSON_IsBool(tied)) missing = "tied";
+    else if (escale && !cJSON_IsBool(escale)) missing = "embed_scale";
     else if (!get_num(j, "norm_eps", &c->norm_eps)) missing = "norm_eps";
     if (missing) s = lext_fail(LEXT_ERR_FORMAT,
                                "checkpoint %s: metadata 'lext' lacks a valid '%s'", f->path, missing);
@@ -624,6 +628,7 @@ static lext_status parse_config(const st_file *f, lext_config *c) {
                       f->path, version, LEXT_FORMAT_VERSION);
     if (!s) {
         c->tied = cJSON_IsTrue(tied);
+        c->embed_scale = escale && cJSON_IsTrue(escale);
         s = lext_pos_parse(pos->valuestring, &c->pos);
         if (!s) s = lext_config_validate(c);
         if (s) { /* copied first: lext_fail must not format its own buffer into itself */

@@ -17,6 +17,7 @@ void lext_config_default(lext_config *c) {
     c->rope_base = 10000.0;
     c->tied = true;
     c->norm_eps = 1e-5;
+    c->embed_scale = false;
 }
 
 /* Limits keep every product of dimensions far inside int (BLAS takes int) and size_t. */

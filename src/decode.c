@@ -135,7 +135,7 @@ static lext_status feed_chunk(lext_model *m, lext_decoder *d, const int32_t *tok
             return lext_fail(LEXT_ERR_ARG, "token %d outside [0, %lld)", tokens[t], (long long)V);
 
     const model_tensors *w = &m->w;
-    embed_forward(d->x, tokens, w->embed, n, D);
+    embed_forward(d->x, tokens, w->embed, embed_scale_of(c), n, D);
     if (c->pos == LEXT_POS_SINUSOIDAL) {
         sinusoidal_table(d->pe, p0, n, D);
         pos_add_forward(d->x, d->pe, 1, n, D);

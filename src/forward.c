@@ -272,7 +272,7 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
     const model_tensors *w = &m->w;
     if (ctx->wbf) bf16_round(ctx->wbf, m->params, m->num_params); /* this step's weights */
     float *x = res_of(ctx, 0);
-    embed_forward(x, tokens, w->embed, N, D);
+    embed_forward(x, tokens, w->embed, embed_scale_of(c), N, D);
     if (ph.embed_add)
         pos_add_forward(x, c->pos == LEXT_POS_LEARNED ? w->pos_embed : ctx->sin_table, B, T, D);
     if (ph.rotary) rotary_table_fill(&ctx->rot, c, 0, T, rotary_centre(T));
@@ -378,6 +378,6 @@ lext_status lext_backward(lext_model *m, lext_ctx *ctx) {
                            a->ln1_rstd, res_of(ctx, l), lw->attn_norm_w, N, D);
     }
     if (c->pos == LEXT_POS_LEARNED) pos_add_backward(g->pos_embed, ctx->dres, B, T, D);
-    embed_backward(g->embed, ctx->dres, ctx->tokens, N, D);
+    embed_backward(g->embed, ctx->dres, ctx->tokens, embed_scale_of(c), N, D);
     return LEXT_OK;
 }

@@ -42,10 +42,14 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
 void gelu_forward(float *out, const float *inp, int64_t n);
 void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
 
-/* out (N, C) = wte[tokens[n]] (overwrites); wte (V, C). */
-void embed_forward(float *out, const int32_t *tokens, const float *wte, int64_t N, int64_t C);
-/* dwte[tokens[n]] += dout[n]. */
-void embed_backward(float *dwte, const float *dout, const int32_t *tokens, int64_t N, int64_t C);
+/* out (N, C) = scale * wte[tokens[n]] (overwrites); wte (V, C). scale is embed_scale_of(). */
+void embed_forward(float *out, const int32_t *tokens, const float *wte, float scale, int64_t N,
+                   int64_t C);
+/* dwte[tokens[n]] += scale * dout[n]. */
+void embed_backward(float *dwte, const float *dout, const int32_t *tokens, float scale, int64_t N,
+                    int64_t C);
+/* The token embedding's factor for config c: sqrt(d_model) with embed_scale, else 1. */
+float embed_scale_of(const lext_config *c);
 
 /* out = a + b, elementwise over n (out may alias a or b). */
 void residual_forward(float *out, const float *a, const float *b, int64_t n);

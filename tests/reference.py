@@ -3,7 +3,8 @@ formulas of docs/lex-paper.md and the checkpoint layout (not from the C code), f
 parity test tests/test_parity.py. Meant to run in float64.
 
 Model (pre-LayerNorm decoder, byte-level):
-    x = embed[tokens] (+ PE[t] for sinusoidal / learned)
+    x = s * embed[tokens] (+ PE[t] for sinusoidal / learned),  s = sqrt(D) with embed_scale
+        (Vaswani et al. 2017; absent or false: s = 1), the output projection unscaled
     for each block:  x = x + attn(attn_norm(x));  x = x + mlp(mlp_norm(x))
     logits = norm(x) @ W^T,   W = embed.weight (tied) or lm_head.weight
     mlp(x) = down(gelu_tanh(up(x)))
@@ -244,6 +245,8 @@ class LextReference(nn.Module):
         cfg = self.cfg
         B, T = tokens.shape
         x = self.embed(tokens)
+        if cfg.get("embed_scale", False):
+            x = x * math.sqrt(cfg["d_model"])
         if cfg["pos"] == "sinusoidal":
             x = x + sinusoidal_table(T, cfg["d_model"]).to(x.dtype)[None]
         elif cfg["pos"] == "learned":

@@ -172,6 +172,8 @@ static void check_same_config(const lext_config *a, const lext_config *b, const 
     CHECK(a->train_len == b->train_len, "%s: train_len", what);
     CHECK(a->pos == b->pos, "%s: pos %d vs %d", what, (int)a->pos, (int)b->pos);
     CHECK(a->tied == b->tied, "%s: tied", what);
+    CHECK(a->embed_scale == b->embed_scale, "%s: embed_scale %d vs %d", what, a->embed_scale,
+          b->embed_scale);
     CHECK(same_bits(&a->xpos_gamma, &b->xpos_gamma, sizeof(double)), "%s: xpos_gamma %.17g vs %.17g",
           what, a->xpos_gamma, b->xpos_gamma);
     CHECK(same_bits(&a->xpos_scale_base, &b->xpos_scale_base, sizeof(double)),
@@ -926,6 +928,58 @@ TEST(bad_config_fields) {
         set_item(e.cfg, ints[i], cJSON_CreateNumber(1e12));
         EXPECT_FAIL(edit_end(&e, "cfg.safetensors"), LEXT_ERR_FORMAT, sub, RC_TOO);
     }
+}
+
+/* embed_scale: written as a boolean, read back; absent (a version-1 file) is unscaled; any
+ * other type is refused by name. */
+static bool load_cfg(const char *path, lext_config *out) {
+    lext_model *m = NULL;
+    lext_status s = lext_checkpoint_load(path, &m, NULL, NULL);
+    if (!CHECK(s == LEXT_OK && m, "load %s: %s", path, lext_last_error())) return false;
+    *out = *lext_model_config(m);
+    lext_model_free(m);
+    return true;
+}
+
+TEST(embed_scale_metadata) {
+    static const lext_pos_kind kinds[] = {LEXT_POS_SINUSOIDAL, LEXT_POS_LEARNED, LEXT_POS_NONE};
+    for (int i = 0; i < 3; i++)
+        for (int scaled = 0; scaled <= 1; scaled++) {
+            char what[64];
+            snprintf(what, sizeof what, "%s embed_scale=%d", lext_pos_name(kinds[i]), scaled);
+            lext_config c = small_config(kinds[i], true);
+            c.embed_scale = scaled;
+            lext_model *m = make_model(&c, 11);
+            const char *path = tpath("es.safetensors");
+            lext_config r;
+            if (CHECK(lext_checkpoint_save(path, m, NULL) == LEXT_OK, "%s: save: %s", what,
+                      lext_last_error()) &&
+                load_cfg(path, &r))
+                check_same_config(&r, &c, what);
+            lext_model_free(m);
+        }
+    /* the fixture is unscaled; the key set to true is read as true */
+    lext_config r;
+    ck_edit e = edit_begin();
+    set_item(e.cfg, "embed_scale", cJSON_CreateTrue());
+    if (load_cfg(edit_end(&e, "es1.safetensors"), &r)) CHECK(r.embed_scale, "embed_scale true read");
+    /* a version-1 checkpoint has no such key: it loads, unscaled */
+    e = edit_begin();
+    cJSON_DeleteItemFromObjectCaseSensitive(e.cfg, "embed_scale");
+    set_item(e.cfg, "format_version", cJSON_CreateNumber(1));
+    if (load_cfg(edit_end(&e, "es2.safetensors"), &r))
+        CHECK(!r.embed_scale, "a version-1 file without embed_scale must load unscaled");
+    /* not a boolean */
+    const char *sub = "lacks a valid 'embed_scale'";
+    e = edit_begin();
+    set_item(e.cfg, "embed_scale", cJSON_CreateNumber(1));
+    EXPECT_FAIL(edit_end(&e, "es3.safetensors"), LEXT_ERR_FORMAT, sub, RC_TOO);
+    e = edit_begin();
+    set_item(e.cfg, "embed_scale", cJSON_CreateString("true"));
+    EXPECT_FAIL(edit_end(&e, "es3.safetensors"), LEXT_ERR_FORMAT, sub, RC_TOO);
+    e = edit_begin();
+    set_item(e.cfg, "embed_scale", cJSON_CreateNull());
+    EXPECT_FAIL(edit_end(&e, "es3.safetensors"), LEXT_ERR_FORMAT, sub, RC_TOO);
 }
 
 TEST(bad_config_values) {

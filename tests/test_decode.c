@@ -18,6 +18,7 @@ static lext_model *tiny(lext_pos_kind pos, int train_len, double scale_base) {
     c.train_len = train_len;
     c.pos = pos;
     c.xpos_scale_base = scale_base;
+    c.embed_scale = pos == LEXT_POS_SINUSOIDAL; /* as the experiment trains it; learned unscaled */
     lext_model *m = NULL;
     if (lext_model_create(&c, &m)) return NULL;
     lext_model_init(m, 3);

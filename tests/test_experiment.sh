@@ -58,6 +58,16 @@ done
 check "REPORT.md states which claims held" 'grep -q "Which of the paper.s claims held" "$tmp/res/REPORT.md"'
 check "REPORT.md lists the exact commands" 'grep -q "^lext train --data" "$tmp/res/REPORT.md" && grep -q "^lext eval --model" "$tmp/res/REPORT.md"'
 check "five models, five eval reports" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 5 ]'
+check "embed_scale: the sinusoidal model scales its token embeddings, no other does" \
+    '$PY -c "
+import json, sys
+sys.path.insert(0, \"tests\")
+import safetensors_io as sio
+d = sys.argv[1]
+for s in (\"sinusoidal\", \"alibi\", \"rope\", \"xpos\", \"none\"):
+    cfg = json.loads(sio.load(f\"{d}/{s}.safetensors\")[1][\"lext\"])
+    assert cfg[\"embed_scale\"] is (s == \"sinusoidal\"), (s, cfg)
+" "$tmp/res/models"'
 check "resolution at 1x and 2x (+ bca at 2x) for each scheme" '[ $(ls "$tmp/res/resolution"/*.json | wc -l) -eq 15 ]'
 check "the perplexity plot is well-formed SVG with 10 series" \
     '$PY -c "

@@ -136,9 +136,10 @@ enum { EM_B = 2, EM_T = 5, EM_V = 7, EM_C = 4 };
 static struct {
     int32_t tok[EM_B * EM_T];
     float wte[EM_V * EM_C], wpe[EM_T * EM_C], y[EM_B * EM_T * EM_C], r[EM_B * EM_T * EM_C];
+    float scale; /* embed_scale's factor: 1, or not 1 to see it in the gradient */
 } em;
 static double em_loss(void *arg) {
-    embed_forward(em.y, em.tok, em.wte, EM_B * EM_T, EM_C);
+    embed_forward(em.y, em.tok, em.wte, em.scale, EM_B * EM_T, EM_C);
     pos_add_forward(em.y, em.wpe, EM_B, EM_T, EM_C);
     return dot(em.r, em.y, EM_B * EM_T * EM_C);
 }
@@ -148,15 +149,22 @@ TEST(grad_embeddings) {
     h_fill(em.wte, EM_V * EM_C, 1.0);
     h_fill(em.wpe, EM_T * EM_C, 1.0);
     h_fill(em.r, EM_B * EM_T * EM_C, 1.0);
-    float dwte[EM_V * EM_C] = {0}, dwpe[EM_T * EM_C] = {0};
-    em_loss(NULL);
-    embed_backward(dwte, em.r, em.tok, EM_B * EM_T, EM_C);
-    pos_add_backward(dwpe, em.r, EM_B, EM_T, EM_C);
-    double e1 = fd_check(em.wte, dwte, EM_V * EM_C, 1e-2, em_loss, NULL, 1000);
-    double e2 = fd_check(em.wpe, dwpe, EM_T * EM_C, 1e-2, em_loss, NULL, 1000);
-    printf("  embeddings: token %.2e learned position %.2e\n", e1, e2);
-    CHECK_LE(e1, OP_TOL, "token embedding");
-    CHECK_LE(e2, OP_TOL, "learned position embedding");
+    const float scales[] = {1.0f, 2.0f /* sqrt(EM_C), as embed_scale gives */, 0.37f};
+    for (size_t s = 0; s < sizeof scales / sizeof *scales; s++) {
+        em.scale = scales[s];
+        float dwte[EM_V * EM_C] = {0}, dwpe[EM_T * EM_C] = {0};
+        em_loss(NULL);
+        embed_backward(dwte, em.r, em.tok, em.scale, EM_B * EM_T, EM_C);
+        pos_add_backward(dwpe, em.r, EM_B, EM_T, EM_C);
+        double e1 = fd_check(em.wte, dwte, EM_V * EM_C, 1e-2, em_loss, NULL, 1000);
+        double e2 = fd_check(em.wpe, dwpe, EM_T * EM_C, 1e-2, em_loss, NULL, 1000);
+        printf("  embeddings (scale %g): token %.2e learned position %.2e\n", em.scale, e1, e2);
+        char what[64];
+        snprintf(what, sizeof what, "token embedding, scale %g", em.scale);
+        CHECK_LE(e1, OP_TOL, what);
+        snprintf(what, sizeof what, "learned position embedding, scale %g", em.scale);
+        CHECK_LE(e2, OP_TOL, what);
+    }
 }
 
 /* ---- softmax cross-entropy ---------------------------------------------------------------- */
@@ -287,8 +295,14 @@ static double mo_loss(void *arg) {
 
 TEST(grad_model_every_scheme) {
     for (int pos = 0; pos < LEXT_POS_COUNT; pos++)
-        for (int tied = 0; tied <= 1; tied++) {
+        for (int variant = 0; variant < 3; variant++) { /* tied, untied, embed_scale */
+            const bool tied = variant != 1, scaled = variant == 2;
             if (!tied && pos != LEXT_POS_XPOS) continue; /* untied once is enough */
+            /* embed_scale where the experiment uses it (absolute positions) and once
+             * without an absolute add */
+            if (scaled && pos != LEXT_POS_SINUSOIDAL && pos != LEXT_POS_LEARNED &&
+                pos != LEXT_POS_NONE)
+                continue;
             lext_config c;
             lext_config_default(&c);
             c.n_layer = 2;
@@ -299,6 +313,7 @@ TEST(grad_model_every_scheme) {
             c.train_len = MO_T;
             c.pos = (lext_pos_kind)pos;
             c.tied = tied;
+            c.embed_scale = scaled;
             c.xpos_scale_base = 4.0; /* decay visible within 9 positions */
             CHECK(lext_model_create(&c, &mo.m) == LEXT_OK, "create: %s", lext_last_error());
             lext_model_init(mo.m, 7);
@@ -324,12 +339,12 @@ TEST(grad_model_every_scheme) {
                 double e = fd_check(p->data, p->grad, p->numel, 1e-2, mo_loss, NULL, 24);
                 if (e > worst) worst = e, worst_name = p->name;
                 char what[160];
-                snprintf(what, sizeof what, "%s%s %s", lext_pos_name(c.pos), tied ? "" : " untied",
-                         p->name);
+                snprintf(what, sizeof what, "%s%s%s %s", lext_pos_name(c.pos),
+                         tied ? "" : " untied", scaled ? " embed_scale" : "", p->name);
                 CHECK_LE(e, MODEL_TOL, what);
             }
-            printf("  model %-10s%s worst %.2e (%s)\n", lext_pos_name(c.pos), tied ? "" : " untied",
-                   worst, worst_name);
+            printf("  model %-10s%s%s worst %.2e (%s)\n", lext_pos_name(c.pos),
+                   tied ? "" : " untied", scaled ? " embed_scale" : "", worst, worst_name);
             lext_ctx_free(mo.ctx);
             lext_model_free(mo.m);
         }

@@ -84,6 +84,8 @@ except Exception:  # noqa: BLE001
     st_torch = None
 
 # LEXT_BUILD (tests/run.sh) names another build directory, e.g. build-asan for `make asan`
+with open(os.path.join(ROOT, "include", "lext.h")) as _h:
+    LEXT_FORMAT_VERSION = int(next(ln.split()[2] for ln in _h if ln.startswith("#define LEXT_FORMAT_VERSION ")))
 TOOL = os.path.join(ROOT, os.environ.get("LEXT_BUILD") or "build", "tests", "tool_parity")
 TOL = 1e-4          # logits, loss, gradients, per-step losses / lr / grad norms
 TOL_TRAJ = 1e-3     # weights and gradient norms along the 10-step trajectory (docstring)
@@ -157,6 +159,11 @@ CASES = [
     ("sinusoidal", config("sinusoidal", n_head=4)),
     ("learned", config("learned", train_len=24)),
     ("learned-untied", config("learned", train_len=24, tied=False, vocab_size=61)),
+    # embed_scale (format 2); every other case is a format-1 file without the key: unscaled
+    ("sinusoidal-embed-scale", config("sinusoidal", n_head=4, format_version=2, embed_scale=True)),
+    ("learned-embed-scale-untied",
+     config("learned", train_len=24, tied=False, format_version=2, embed_scale=True)),
+    ("xpos-embed-scale-false", config("xpos", format_version=2, embed_scale=False)),
     ("alibi", config("alibi", n_head=4)),
     ("alibi-3heads", config("alibi", n_head=3, d_model=24, tied=False)),
     ("rope", config("rope")),
@@ -337,7 +344,10 @@ def run_case(label, cfg, seed, tmp):
     record(cross_check_safetensors(final_path, final_tensors, final_meta),
            f"{label}: safetensors library disagrees on lext's saved model")
     meta_cfg = json.loads(final_meta.get("lext", "{}"))
-    record(meta_cfg == cfg, f"{label}: lext writes the same configuration", f"{meta_cfg} != {cfg}")
+    # lext writes its own format version and every field, embed_scale included (false
+    # where a format-1 input had no such key)
+    want = dict(cfg, format_version=LEXT_FORMAT_VERSION, embed_scale=cfg.get("embed_scale", False))
+    record(meta_cfg == want, f"{label}: lext writes the same configuration", f"{meta_cfg} != {want}")
     ref_state = model.state_dict()
     e_w = 0.0
     if record(set(final_tensors) == set(ref_state), f"{label}: saved tensor names"):
