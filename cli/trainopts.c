@@ -81,7 +81,7 @@ static int check_resume(const train_args *a) {
                                   "--train-len", "--untied", "--xpos-gamma",
                                   "--xpos-scale-base", "--rope-base", "--lr", "--warmup",
                                   "--min-lr-ratio", "--weight-decay", "--grad-clip",
-                                  "--beta1", "--beta2", "--eps", "--seed"};
+                                  "--beta1", "--beta2", "--eps", "--seed", "--embed-scale"};
     const size_t n_fixed = sizeof fixed / sizeof *fixed;
     size_t i = 0;
     while (i < n_fixed && !given(a, fixed[i])) i++;
@@ -117,6 +117,10 @@ static int check_resume(const train_args *a) {
             same = !c.tied; /* the flag says untied */
             snprintf(was, sizeof was, "%s", c.tied ? "tied" : "untied");
             snprintf(now, sizeof now, "untied");
+        } else if (!strcmp(name, "--embed-scale")) {
+            same = c.embed_scale; /* the flag says scaled */
+            snprintf(was, sizeof was, "%s", c.embed_scale ? "scaled" : "unscaled");
+            snprintf(now, sizeof now, "scaled");
         } else {
             static const char *ints[] = {"--layers", "--heads", "--dim", "--ffn",
                                          "--train-len", "--warmup", "--seed"};
@@ -139,8 +143,8 @@ static int check_resume(const train_args *a) {
                 snprintf(was, sizeof was, "%lld", (long long)iv[j]);
                 snprintf(now, sizeof now, "%lld", (long long)ia[j]);
             } else {
-                j = 0;
-                while (strcmp(nums[j], name)) j++;
+                j = 0; /* every name of `fixed` is in one of the tables */
+                while (j + 1 < sizeof nums / sizeof *nums && strcmp(nums[j], name)) j++;
                 same = nv[j] == na[j];
                 num_str(was, sizeof was, nv[j]);
                 num_str(now, sizeof now, na[j]);

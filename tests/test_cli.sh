@@ -51,6 +51,8 @@ expect_fail "a changed option on resume names the checkpoint's value and the new
     $LEXT train --resume "$tmp/m.st" --pos rope
 expect_fail "a changed learning rate on resume names both values" "has 0.0003, the command line asks for 0.001" \
     $LEXT train --resume "$tmp/m.st" --lr 1e-3
+expect_fail "a changed flag on resume names both values" "--embed-scale cannot change when resuming: $tmp/m.st has unscaled, the command line asks for scaled" \
+    $LEXT train --resume "$tmp/m.st" --embed-scale
 # the original command with --resume added: every fixed option equal to the checkpoint's
 if $LEXT train --resume "$tmp/m.st" --data "$tmp/data" $SMALL --pos xpos --lr 3e-4 --seed 1 --steps 8 \
         --out "$tmp/same.st" > "$tmp/same.log" 2>&1 && grep -q "resuming at step 6 of 8" "$tmp/same.log"; then

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """test_torch.py - lext.torch (python/lext/torch.py): a torch.nn.Module from any lext
 checkpoint and a module back as a checkpoint, for every position scheme, tied and untied,
-under every mask (causal, bca, window at T > block so the masks differ).
+under every mask (causal, bca, window at T > block so the masks differ), with and
+without embed_scale.
 
   - C -> torch -> C: the weights of a checkpoint, through the module and written back by
     lext.torch.save, read back by the C library bit for bit;
@@ -58,10 +59,12 @@ def main():
     tmp = tempfile.mkdtemp()
     rng = np.random.default_rng(16)
     block = 8
-    for pos in lext.POS_SCHEMES:
-        for tied in (True, False):
-            name = f"{pos} {'tied' if tied else 'untied'}"
-            m = lext.Model.create(seed=1, pos=pos, n_layer=2, d_model=24, n_head=3 if pos == "alibi" else 2,
+    cases = [(pos, tied, False) for pos in lext.POS_SCHEMES for tied in (True, False)]
+    cases += [("sinusoidal", True, True), ("learned", False, True), ("xpos", True, True)]
+    for pos, tied, scaled in cases:
+        if True:
+            name = f"{pos} {'tied' if tied else 'untied'}{' embed_scale' if scaled else ''}"
+            m = lext.Model.create(seed=1, pos=pos, embed_scale=scaled, n_layer=2, d_model=24, n_head=3 if pos == "alibi" else 2,
                                   d_ff=40, train_len=24 if pos == "learned" else block, tied=tied,
                                   xpos_scale_base=64.0, rope_base=500.0)
             for k, v in m.tensors().items():

@@ -21,7 +21,8 @@ class Config(ctypes.Structure):
     _fields_ = [("n_layer", c_int), ("n_head", c_int), ("d_model", c_int), ("d_ff", c_int),
                 ("vocab_size", c_int), ("train_len", c_int), ("pos", c_int),
                 ("xpos_gamma", c_double), ("xpos_scale_base", c_double),
-                ("rope_base", c_double), ("tied", c_bool), ("norm_eps", c_double)]
+                ("rope_base", c_double), ("tied", c_bool), ("embed_scale", c_bool),
+                ("norm_eps", c_double)]
 
 
 class Attn(ctypes.Structure):

@@ -10,7 +10,8 @@ checkpoint (README, "PyTorch").
 The module follows the model of include/lext.h and the README ("Model", "Checkpoint
 format"): pre-LayerNorm blocks, qkv rows all q then all k then all v, interleaved rotary
 pairs, XPOS scale zeta_j^(t/B) on queries and its inverse on keys, ALiBi slopes of Press et
-al., GELU in its tanh form, tied or untied output. Its state_dict() keys are the
+al., GELU in its tanh form, tied or untied output, token embeddings optionally scaled by
+sqrt(D) (embed_scale). Its state_dict() keys are the
 checkpoint's tensor names. Checkpoints are read and written by liblext itself (so every
 check of the C reader applies, and weights round-trip bit for bit in float32)."""
 import math
@@ -141,6 +142,8 @@ class LextModule(nn.Module):
         cfg = self.cfg
         T = tokens.shape[1]
         x = self.embed(tokens.long())
+        if cfg.get("embed_scale", False):  # times sqrt(D) before the position add
+            x = x * math.sqrt(cfg["d_model"])
         if cfg["pos"] == "sinusoidal":
             D = cfg["d_model"]
             t = torch.arange(T, dtype=torch.float64)[:, None]
