@@ -417,6 +417,55 @@ LEXT_API lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const i
                           void (*progress)(const lext_eval_progress *p, void *user), void *user);
 
 /* ---------------------------------------------------------------------------------------
+ * Intervals: paired bootstrap over documents
+ * ------------------------------------------------------------------------------------- */
+
+/* Per-document loss sums of one model family on one evaluation cell: loss (n_seeds,
+ * n_docs) row-major, the sum of the scored predictions' losses (nats) of document d for the
+ * model trained with seed s; tokens (n_docs), how many predictions document d scored (the
+ * same for every seed and model: the documents are the same). */
+typedef struct {
+    const double *loss;   /* (n_seeds, n_docs) */
+    const double *tokens; /* (n_docs), each > 0 */
+    size_t n_seeds, n_docs;
+} lext_doc_losses;
+
+typedef struct {
+    double est;    /* the statistic on the data as given */
+    double lo, hi; /* 95% percentile interval: the 2.5% and 97.5% points of the resamples */
+} lext_interval;
+
+/* The resampling seed the experiment uses, so a report's intervals are reproducible. */
+#define LEXT_BOOTSTRAP_SEED 20221220u
+
+/* Bootstrap of a perplexity, combined over seeds. The statistic of a data set is the mean
+ * over seeds of exp(sum_d loss[s][d] / sum_d tokens[d]). Each of `resamples` replicates
+ * draws n_docs documents with replacement (and, with several seeds, n_seeds seeds with
+ * replacement: the seed-to-seed spread widens the interval) from an lext_rng seeded with
+ * seed, then takes the statistic of the draw. resamples >= 100. */
+LEXT_API lext_status lext_bootstrap_ppl(const lext_doc_losses *a, int64_t resamples, uint64_t seed,
+                                        lext_interval *out);
+/* Paired bootstrap of the ratio ppl(a) / ppl(b) of two models evaluated on the same
+ * documents (and seeds s of a and b paired): every replicate draws one set of documents
+ * and seeds and uses it for both, so what the documents share cancels. a and b need the
+ * same n_docs, n_seeds and tokens. */
+LEXT_API lext_status lext_bootstrap_ratio(const lext_doc_losses *a, const lext_doc_losses *b,
+                                          int64_t resamples, uint64_t seed, lext_interval *out);
+
+typedef enum {
+    LEXT_VERDICT_HOLDS = 0,   /* the whole interval is on the claimed side of the threshold */
+    LEXT_VERDICT_FAILS,       /* the whole interval is on the other side */
+    LEXT_VERDICT_UNRESOLVED,  /* the interval straddles (or touches) the threshold */
+    LEXT_VERDICT_COUNT
+} lext_verdict;
+
+/* A claim "statistic > threshold" (above = true) or "statistic < threshold" judged on an
+ * interval. */
+LEXT_API lext_verdict lext_judge(const lext_interval *iv, double threshold, bool above);
+/* "holds", "fails", "not resolved at this budget". Never NULL. */
+LEXT_API const char *lext_verdict_name(lext_verdict v);
+
+/* ---------------------------------------------------------------------------------------
  * Attention resolution (LeX section 2.2 Eq. 3, section 4.3 Eq. 11)
  * ------------------------------------------------------------------------------------- */
 

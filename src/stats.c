@@ -1,0 +1,135 @@
+/*
+ * stats.c - bootstrap intervals over test documents: a perplexity, and the paired ratio of
+ * two models' perplexities on the same documents, combined over training seeds; and the
+ * verdict of a claim judged on such an interval (see lext.h, "Intervals").
+ *
+ * Why documents: the test split's segments are not independent (the segments of one
+ * document share its style and vocabulary), documents nearly are, so the document is the
+ * unit that is resampled. Why paired: two models scored on the same documents share most
+ * of their variance (a hard document is hard for both); resampling the same documents for
+ * both leaves only the variance of their difference.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static lext_status check_losses(const lext_doc_losses *a, const char *which) {
+    if (!a || !a->loss || !a->tokens || a->n_docs == 0 || a->n_seeds == 0)
+        return lext_fail(LEXT_ERR_ARG, "bootstrap: %s has no documents or no seeds", which);
+    for (size_t d = 0; d < a->n_docs; d++)
+        if (!(a->tokens[d] > 0) || !isfinite(a->tokens[d]))
+            return lext_fail(LEXT_ERR_ARG, "bootstrap: %s document %zu has %g tokens (must be > 0)",
+                             which, d, a->tokens[d]);
+    for (size_t i = 0; i < a->n_seeds * a->n_docs; i++)
+        if (!isfinite(a->loss[i]))
+            return lext_fail(LEXT_ERR_ARG, "bootstrap: %s has a loss that is not finite (seed %zu, "
+                                           "document %zu)",
+                             which, i / a->n_docs, i % a->n_docs);
+    return LEXT_OK;
+}
+
+/* Mean over the drawn seeds of exp(sum loss / sum tokens) over the drawn documents. */
+static double stat_of(const lext_doc_losses *a, const size_t *seeds, const size_t *docs) {
+    double tok = 0, mean = 0;
+    for (size_t i = 0; i < a->n_docs; i++) tok += a->tokens[docs[i]];
+    for (size_t k = 0; k < a->n_seeds; k++) {
+        const double *row = a->loss + seeds[k] * a->n_docs;
+        double l = 0;
+        for (size_t i = 0; i < a->n_docs; i++) l += row[docs[i]];
+        mean += exp(l / tok);
+    }
+    return mean / (double)a->n_seeds;
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* The q-quantile of sorted v (n), linearly interpolated between order statistics. */
+static double quantile(const double *v, size_t n, double q) {
+    double pos = q * (double)(n - 1);
+    size_t i = (size_t)pos;
+    if (i + 1 >= n) return v[n - 1];
+    return v[i] + (pos - (double)i) * (v[i + 1] - v[i]);
+}
+
+/* b == NULL: the perplexity of a; else the ratio ppl(a) / ppl(b). */
+static lext_status bootstrap(const lext_doc_losses *a, const lext_doc_losses *b, int64_t R,
+                             uint64_t seed, lext_interval *out) {
+    LEXT_TRY(check_losses(a, "model a"));
+    if (b) {
+        LEXT_TRY(check_losses(b, "model b"));
+        if (b->n_docs != a->n_docs || b->n_seeds != a->n_seeds)
+            return lext_fail(LEXT_ERR_ARG,
+                             "paired bootstrap: model a has %zu documents x %zu seeds, model b "
+                             "%zu x %zu; pairs need the same",
+                             a->n_docs, a->n_seeds, b->n_docs, b->n_seeds);
+        for (size_t d = 0; d < a->n_docs; d++)
+            if (a->tokens[d] != b->tokens[d])
+                return lext_fail(LEXT_ERR_ARG,
+                                 "paired bootstrap: document %zu has %g tokens for model a and "
+                                 "%g for model b: not the same documents",
+                                 d, a->tokens[d], b->tokens[d]);
+    }
+    if (R < 100 || R > (int64_t)1 << 24)
+        return lext_fail(LEXT_ERR_ARG, "bootstrap: resamples must be in [100, %d], got %lld",
+                         1 << 24, (long long)R);
+    if (!out) return lext_fail(LEXT_ERR_ARG, "bootstrap: no output");
+    const size_t nd = a->n_docs, ns = a->n_seeds;
+    size_t *docs = NULL, *seeds = NULL;
+    double *v = NULL;
+    lext_status st = lext_alloc((void **)&docs, nd * sizeof *docs, "bootstrap documents");
+    if (!st) st = lext_alloc((void **)&seeds, ns * sizeof *seeds, "bootstrap seeds");
+    if (!st) st = lext_alloc((void **)&v, (size_t)R * sizeof *v, "bootstrap replicates");
+    if (!st) {
+        for (size_t i = 0; i < nd; i++) docs[i] = i;
+        for (size_t k = 0; k < ns; k++) seeds[k] = k;
+        out->est = b ? stat_of(a, seeds, docs) / stat_of(b, seeds, docs) : stat_of(a, seeds, docs);
+        lext_rng rng;
+        lext_rng_seed(&rng, seed);
+        for (int64_t r = 0; r < R; r++) {
+            /* seeds first, then documents: one seed keeps the document draws it would have */
+            if (ns > 1)
+                for (size_t k = 0; k < ns; k++) seeds[k] = (size_t)lext_rng_below(&rng, ns);
+            for (size_t i = 0; i < nd; i++) docs[i] = (size_t)lext_rng_below(&rng, nd);
+            v[r] = b ? stat_of(a, seeds, docs) / stat_of(b, seeds, docs) : stat_of(a, seeds, docs);
+        }
+        qsort(v, (size_t)R, sizeof *v, cmp_double);
+        out->lo = quantile(v, (size_t)R, 0.025);
+        out->hi = quantile(v, (size_t)R, 0.975);
+    }
+    lext_free(docs);
+    lext_free(seeds);
+    lext_free(v);
+    return st;
+}
+
+lext_status lext_bootstrap_ppl(const lext_doc_losses *a, int64_t resamples, uint64_t seed,
+                               lext_interval *out) {
+    return bootstrap(a, NULL, resamples, seed, out);
+}
+
+lext_status lext_bootstrap_ratio(const lext_doc_losses *a, const lext_doc_losses *b,
+                                 int64_t resamples, uint64_t seed, lext_interval *out) {
+    if (!b) return lext_fail(LEXT_ERR_ARG, "paired bootstrap: model b is missing");
+    return bootstrap(a, b, resamples, seed, out);
+}
+
+lext_verdict lext_judge(const lext_interval *iv, double threshold, bool above) {
+    if (!(iv->lo <= iv->hi)) return LEXT_VERDICT_UNRESOLVED; /* NaN: nothing is known */
+    if (above ? iv->lo > threshold : iv->hi < threshold) return LEXT_VERDICT_HOLDS;
+    if (above ? iv->hi < threshold : iv->lo > threshold) return LEXT_VERDICT_FAILS;
+    return LEXT_VERDICT_UNRESOLVED;
+}
+
+const char *lext_verdict_name(lext_verdict v) {
+    switch (v) {
+    case LEXT_VERDICT_HOLDS: return "holds";
+    case LEXT_VERDICT_FAILS: return "fails";
+    case LEXT_VERDICT_UNRESOLVED: return "not resolved at this budget";
+    default: return "unknown verdict";
+    }
+}
