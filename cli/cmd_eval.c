@@ -173,11 +173,20 @@ static cJSON *mask_json(const lext_attn *a) {
 
 /* Builds the whole report; cJSON_Print allocates, so a NULL anywhere means out of memory
  * and shows up as a NULL text below. */
+/* The names of the documents used (at least N bytes), in the order of the per-document
+ * sums; NULL when out of memory. */
+static cJSON *used_names(const lext_dataset *d, int64_t N) {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < d->n_docs; i++)
+        if (d->docs[i].len >= (size_t)N) cJSON_AddItemToArray(a, cJSON_CreateString(d->docs[i].name));
+    return a;
+}
+
 static cJSON *report_json(const char *model_path, const lext_config *c, const char *data_path,
-                          size_t n_docs, const lext_eval_summary *sum, int64_t N,
+                          const lext_dataset *data, const lext_eval_summary *sum, int64_t N,
                           const int64_t *lengths, size_t nl, const lext_attn *modes, size_t nm,
-                          const lext_eval_cell *cells, const double *seconds, double total_s,
-                          int64_t batch_tokens) {
+                          const lext_eval_cell *cells, const double *doc_loss,
+                          const double *seconds, double total_s, int64_t batch_tokens) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "lext", "eval");
     cJSON_AddNumberToObject(root, "version", 1);
@@ -185,11 +194,13 @@ static cJSON *report_json(const char *model_path, const lext_config *c, const ch
     cJSON_AddItemToObject(root, "config", config_json(c));
     cJSON_AddStringToObject(root, "data", data_path);
     cJSON *docs = cJSON_AddObjectToObject(root, "documents");
-    cJSON_AddNumberToObject(docs, "total", (double)n_docs);
+    cJSON_AddNumberToObject(docs, "total", (double)data->n_docs);
     cJSON_AddNumberToObject(docs, "used", (double)sum->docs_used);
     cJSON_AddNumberToObject(docs, "skipped", (double)sum->docs_skipped);
     cJSON_AddNumberToObject(docs, "longest", (double)sum->longest);
     cJSON_AddNumberToObject(docs, "bytes_per_document", (double)N);
+    /* the documents of every cell's "doc_loss" and "doc_tokens", in this order */
+    cJSON_AddItemToObject(docs, "names", used_names(data, N));
     /* what bca and window use, whether or not those modes ran */
     lext_attn bca = lext_attn_make(LEXT_ATTN_BCA, c->train_len);
     lext_attn win = lext_attn_make(LEXT_ATTN_WINDOW, c->train_len);
@@ -221,6 +232,16 @@ static cJSON *report_json(const char *model_path, const lext_config *c, const ch
             cJSON_AddNumberToObject(o, "segments", (double)e->segments);
             cJSON_AddNumberToObject(o, "tokens", (double)e->tokens);
             double loss = cell_loss(e);
+            if (!e->skipped) { /* per document: what a paired bootstrap resamples */
+                const double *dl = doc_loss + (li * nm + k) * sum->docs_used;
+                const double per = (double)(N / e->length) * (double)(e->length - 1);
+                cJSON *jd = cJSON_AddArrayToObject(o, "doc_loss");
+                cJSON *jt = cJSON_AddArrayToObject(o, "doc_tokens");
+                for (size_t i = 0; i < sum->docs_used; i++) {
+                    cJSON_AddItemToArray(jd, cJSON_CreateNumber(dl[i]));
+                    cJSON_AddItemToArray(jt, cJSON_CreateNumber(per));
+                }
+            }
             if (e->skipped || !isfinite(loss)) {
                 cJSON_AddNullToObject(o, "loss");
                 cJSON_AddNullToObject(o, "ppl");
@@ -330,9 +351,12 @@ int cmd_eval(int argc, char **argv) {
     }
     lext_eval_cell *cells = calloc(nl * nm, sizeof *cells);
     double *seconds = calloc(nl * nm, sizeof *seconds);
-    if (!cells || !seconds) {
+    const size_t doc_cap = nl * nm * (used ? used : 1);
+    double *doc_loss = calloc(doc_cap, sizeof *doc_loss);
+    if (!cells || !seconds || !doc_loss) {
         free(cells);
         free(seconds);
+        free(doc_loss);
         lext_dataset_free(&data);
         lext_model_free(m);
         return cli_error(cmd, "out of memory");
@@ -341,8 +365,8 @@ int cmd_eval(int argc, char **argv) {
                          seconds, 0, 0, work};
     ps.t_last_pass = ps.t0;
     lext_eval_summary sum = {0};
-    lext_status st = lext_evaluate(m, &data, lengths, nl, modes, nm, batch_tokens, cells, &sum,
-                                   on_progress, &ps);
+    lext_status st = lext_evaluate_docs(m, &data, lengths, nl, modes, nm, batch_tokens, cells,
+                                        &sum, doc_loss, doc_cap, on_progress, &ps);
     double total_s = cli_now() - ps.t0;
     if (ps.line_open) fprintf(stderr, "\r\033[K");
     rc = 0;
@@ -354,8 +378,8 @@ int cmd_eval(int argc, char **argv) {
         else fmt_duration(el, sizeof el, total_s);
         printf("evaluated in %s with %d threads\n", el, lext_get_threads());
         if (json_path) {
-            cJSON *root = report_json(model_path, c, data_path, data.n_docs, &sum, N, lengths, nl,
-                                      modes, nm, cells, seconds, total_s, batch_tokens);
+            cJSON *root = report_json(model_path, c, data_path, &data, &sum, N, lengths, nl, modes,
+                                      nm, cells, doc_loss, seconds, total_s, batch_tokens);
             char *text = root ? cJSON_Print(root) : NULL;
             if (!text) rc = cli_error(cmd, "out of memory while building the JSON report");
             else if (!(rc = write_text(cmd, json_path, text))) printf("wrote %s\n", json_path);
@@ -365,6 +389,7 @@ int cmd_eval(int argc, char **argv) {
     }
     free(cells);
     free(seconds);
+    free(doc_loss);
     lext_dataset_free(&data);
     lext_model_free(m);
     return rc;

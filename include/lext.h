@@ -415,6 +415,19 @@ LEXT_API lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const i
                           size_t n_lengths, const lext_attn *modes, size_t n_modes,
                           int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
                           void (*progress)(const lext_eval_progress *p, void *user), void *user);
+/* lext_evaluate, and the per-document loss sums the bootstrap needs: doc_loss (n_lengths *
+ * n_modes cells, sum->docs_used documents) row-major by cell, in the order the documents
+ * are in d, of which those shorter than max(lengths) are left out. Every document of a
+ * cell of length L scores floor(N/L) (L - 1) predictions. A skipped cell's row is NaN.
+ * doc_cap is doc_loss's size in doubles; too small fails with LEXT_ERR_ARG naming the
+ * size needed (call lext_evaluate first, or count the documents of >= N bytes). */
+LEXT_API lext_status lext_evaluate_docs(lext_model *m, const lext_dataset *d,
+                                        const int64_t *lengths, size_t n_lengths,
+                                        const lext_attn *modes, size_t n_modes,
+                                        int64_t batch_tokens, lext_eval_cell *cells,
+                                        lext_eval_summary *sum, double *doc_loss, size_t doc_cap,
+                                        void (*progress)(const lext_eval_progress *p, void *user),
+                                        void *user);
 
 /* ---------------------------------------------------------------------------------------
  * Intervals: paired bootstrap over documents
@@ -511,7 +524,10 @@ LEXT_API lext_status lext_expectation_curve(const lext_config *c, double *g, int
  * Rope/xpos keys are cached rotated by their absolute angle but unscaled; the XPOS factor
  * zeta^((m - n)/B) is applied by relative distance when scoring, which equals the full
  * forward's s_q(m) s_k(n) exactly in real arithmetic and never leaves float range, however
- * far generation goes (lex-paper.md section 6: no mixing of centres). */
+ * far generation goes (lex-paper.md section 6: no mixing of centres).
+ * The decoder takes a copy of the weight matrices in the matrix-product engine's layout for
+ * its one-token products when it is created: after changing the model's weights (training),
+ * create a new decoder. */
 typedef struct lext_decoder lext_decoder;
 
 LEXT_API lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int64_t max_context,

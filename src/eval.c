@@ -22,10 +22,14 @@ static int64_t same_as_earlier(const lext_attn *modes, size_t k, int64_t L) {
     return -1;
 }
 
-lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *lengths,
-                          size_t n_lengths, const lext_attn *modes, size_t n_modes,
-                          int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
-                          void (*progress)(const lext_eval_progress *p, void *user), void *user) {
+/* lext_evaluate, and with doc_loss (n_cells, docs_used) non-NULL the per-document sums
+ * (lext_evaluate_docs) */
+static lext_status evaluate(lext_model *m, const lext_dataset *d, const int64_t *lengths,
+                            size_t n_lengths, const lext_attn *modes, size_t n_modes,
+                            int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
+                            double *doc_loss, size_t doc_cap,
+                            void (*progress)(const lext_eval_progress *p, void *user),
+                            void *user) {
     const lext_config *c = &m->cfg;
     if (n_lengths == 0 || n_modes == 0)
         return lext_fail(LEXT_ERR_ARG, "evaluation needs at least one length and one mode");
@@ -49,6 +53,14 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
                          "no document has the %lld bytes the largest length needs: %zu document(s), "
                          "the longest %zu bytes",
                          (long long)N, d->n_docs, s.longest);
+    const size_t nd = s.docs_used;
+    if (doc_loss && doc_cap < n_lengths * n_modes * nd)
+        return lext_fail(LEXT_ERR_ARG,
+                         "per-document sums need %zu cells x %zu documents = %zu doubles, the "
+                         "buffer holds %zu",
+                         n_lengths * n_modes, nd, n_lengths * n_modes * nd, doc_cap);
+    if (doc_loss)
+        for (size_t i = 0; i < n_lengths * n_modes * nd; i++) doc_loss[i] = 0.0;
 
     /* cells and the work to do */
     int64_t total = 0;
@@ -62,6 +74,8 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
                 cell->skipped = true;
                 snprintf(cell->why, sizeof cell->why,
                          "learned positions stop at train_len %d", c->train_len);
+                if (doc_loss)
+                    for (size_t i = 0; i < nd; i++) doc_loss[(li * n_modes + k) * nd + i] = NAN;
                 continue;
             }
             if (same_as_earlier(modes, k, lengths[li]) < 0)
@@ -71,11 +85,13 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
     if (batch_tokens < N) batch_tokens = N;
     lext_ctx *ctx = NULL;
     int32_t *tok = NULL, *tgt = NULL;
+    int64_t *row_doc = NULL; /* the document ordinal (among those used) of each batch row */
     /* capacity: the longest segment, and batch_tokens tokens per pass */
     lext_status st = lext_ctx_create(m, (batch_tokens + N - 1) / N, N, false, &ctx);
     const size_t cap = (size_t)(((batch_tokens + N - 1) / N) * N);
     if (!st) st = lext_alloc((void **)&tok, cap * sizeof(int32_t), "evaluation batch");
     if (!st) st = lext_alloc((void **)&tgt, cap * sizeof(int32_t), "evaluation batch");
+    if (!st) st = lext_alloc((void **)&row_doc, cap * sizeof(int64_t), "evaluation batch");
 
     lext_eval_progress pr = {0, total, 0, LEXT_ATTN_CAUSAL, 0};
     for (size_t li = 0; !st && li < n_lengths; li++) {
@@ -89,6 +105,9 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
                 const lext_attn own = cell->attn;
                 *cell = cells[li * n_modes + (size_t)twin];
                 cell->attn = own;
+                if (doc_loss)
+                    memcpy(doc_loss + (li * n_modes + k) * nd,
+                           doc_loss + (li * n_modes + (size_t)twin) * nd, nd * sizeof(double));
                 continue;
             }
             pr.length = L;
@@ -107,6 +126,7 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
                         tgt[filled * L + t] = t + 1 < L ? src[t + 1] : -1; /* L-1 predictions */
                     }
                     if (seg == 0) cell->docs++;
+                    row_doc[filled] = cell->docs - 1;
                     filled++;
                     if (++seg == per_doc) seg = 0, di++;
                 }
@@ -114,8 +134,12 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
                     st = lext_forward(m, ctx, tok, tgt, filled, L, &modes[k], NULL);
                     if (st) break;
                     /* the per-row losses, added in double (not the pass's float mean) */
+                    double *dl = doc_loss ? doc_loss + (li * n_modes + k) * nd : NULL;
                     for (int64_t r = 0; r < filled * L; r++)
-                        if (tgt[r] >= 0) cell->loss_sum += (double)ctx->losses[r];
+                        if (tgt[r] >= 0) {
+                            cell->loss_sum += (double)ctx->losses[r];
+                            if (dl) dl[row_doc[r / L]] += (double)ctx->losses[r];
+                        }
                     cell->tokens += lext_ctx_num_targets(ctx);
                     cell->segments += filled;
                     pr.done += filled;
@@ -128,8 +152,28 @@ lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *l
     }
     lext_free(tok);
     lext_free(tgt);
+    lext_free(row_doc);
     lext_ctx_free(ctx);
     return st;
+}
+
+lext_status lext_evaluate(lext_model *m, const lext_dataset *d, const int64_t *lengths,
+                          size_t n_lengths, const lext_attn *modes, size_t n_modes,
+                          int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
+                          void (*progress)(const lext_eval_progress *p, void *user), void *user) {
+    return evaluate(m, d, lengths, n_lengths, modes, n_modes, batch_tokens, cells, sum, NULL, 0,
+                    progress, user);
+}
+
+lext_status lext_evaluate_docs(lext_model *m, const lext_dataset *d, const int64_t *lengths,
+                               size_t n_lengths, const lext_attn *modes, size_t n_modes,
+                               int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
+                               double *doc_loss, size_t doc_cap,
+                               void (*progress)(const lext_eval_progress *p, void *user),
+                               void *user) {
+    if (!doc_loss) return lext_fail(LEXT_ERR_ARG, "lext_evaluate_docs needs a doc_loss buffer");
+    return evaluate(m, d, lengths, n_lengths, modes, n_modes, batch_tokens, cells, sum, doc_loss,
+                    doc_cap, progress, user);
 }
 
 /* ---- attention resolution ---------------------------------------------------------------- */

@@ -215,6 +215,72 @@ TEST(eval_protocol_counts_and_segments) {
 
 /* ---- (c) ------------------------------------------------------------------------------- */
 
+/* lext_evaluate_docs: each used document's sum equals that document evaluated alone,
+ * segment by segment; the rows add up to the cell; bca at L <= l copies causal's row; a
+ * skipped cell's row is NaN; a short buffer is refused, naming the size needed. */
+TEST(eval_per_document_sums) {
+    const size_t lens[] = {100, 64, 40, 64, 200};
+    lext_dataset d = make_docs(lens, 5);
+    lext_model *m = small_model(LEXT_POS_XPOS, 16, 3);
+    if (!m) return;
+    const int64_t lengths[] = {8, 24, 64};
+    lext_attn modes[] = {lext_attn_make(LEXT_ATTN_CAUSAL, 16), lext_attn_make(LEXT_ATTN_BCA, 16)};
+    lext_eval_cell cells[6], plain[6];
+    lext_eval_summary sum;
+    double dl[6 * 4];
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t bt = pass == 0 ? 1 : 4096; /* one segment per pass, or many */
+        CHECK(lext_evaluate_docs(m, &d, lengths, 3, modes, 2, bt, cells, &sum, dl, 24, NULL, NULL) ==
+                  LEXT_OK,
+              "evaluate_docs: %s", lext_last_error());
+        CHECK(lext_evaluate(m, &d, lengths, 3, modes, 2, bt, plain, &sum, NULL, NULL) == LEXT_OK,
+              "evaluate: %s", lext_last_error());
+        for (int ci = 0; ci < 6; ci++) {
+            const int64_t L = lengths[ci / 2];
+            const lext_attn *a = &modes[ci % 2];
+            CHECK(cells[ci].loss_sum == plain[ci].loss_sum && cells[ci].tokens == plain[ci].tokens,
+                  "cell %d: the per-document run changed the cell", ci);
+            double total = 0;
+            size_t used = 0;
+            for (size_t i = 0; i < d.n_docs; i++) {
+                if (d.docs[i].len < 64) continue;
+                lext_dataset one = {&d.docs[i], 1, d.docs[i].len}; /* borrowed, not freed */
+                int64_t tok = 0;
+                double ref = reference_loss(m, &one, 64, L, a, &tok);
+                double got = dl[ci * 4 + (int)used];
+                CHECK(tok == (64 / L) * (L - 1) && fabs(got - ref) <= 1e-5 * fabs(ref),
+                      "L=%lld %s document %zu (batch %lld): %.9g, alone %.9g", (long long)L,
+                      lext_attn_name(a->mode), i, (long long)bt, got, ref);
+                total += got;
+                used++;
+            }
+            CHECK(used == 4, "%zu documents used", used);
+            CHECK(fabs(total - cells[ci].loss_sum) <= 1e-9 * fabs(total),
+                  "cell %d: documents add up to %.12g, the cell is %.12g", ci, total,
+                  cells[ci].loss_sum);
+        }
+        CHECK(memcmp(dl + 2 * 4, dl + 3 * 4, 4 * sizeof(double)) != 0,
+              "bca at L = 24 > l = 16 must differ from causal");
+        CHECK(memcmp(dl + 0, dl + 4, 4 * sizeof(double)) == 0, "bca at L <= l: causal's row");
+    }
+    CHECK(lext_evaluate_docs(m, &d, lengths, 3, modes, 2, 0, cells, &sum, dl, 23, NULL, NULL) ==
+                  LEXT_ERR_ARG &&
+              strstr(lext_last_error(), "24 doubles"),
+          "a short buffer: '%s'", lext_last_error());
+    lext_model_free(m);
+
+    m = small_model(LEXT_POS_LEARNED, 16, 4);
+    if (!m) return;
+    const int64_t ll[] = {16, 32};
+    CHECK(lext_evaluate_docs(m, &d, ll, 2, modes, 1, 0, cells, &sum, dl, 24, NULL, NULL) == LEXT_OK,
+          "learned: %s", lext_last_error());
+    bool nan_row = true;
+    for (size_t i = 0; i < sum.docs_used; i++) nan_row = nan_row && isnan(dl[sum.docs_used + i]);
+    CHECK(cells[1].skipped && nan_row && isfinite(dl[0]), "a skipped cell's row must be NaN");
+    lext_model_free(m);
+    lext_dataset_free(&d);
+}
+
 TEST(eval_bca_is_causal_up_to_its_block) {
     const size_t lens[] = {130, 128, 300};
     lext_dataset d = make_docs(lens, 3);

@@ -44,7 +44,7 @@ for k in ["n_layer", "n_head", "d_model", "d_ff", "vocab_size", "train_len", "po
           "xpos_scale_base", "rope_base", "tied", "norm_eps"]:
     assert k in cfg, k
 assert cfg["train_len"] == 32 and cfg["pos"] == "xpos"
-assert r["documents"] == {"total": 6, "used": 5, "skipped": 1, "longest": longest,
+assert {k: v for k, v in r["documents"].items() if k != "names"} == {"total": 6, "used": 5, "skipped": 1, "longest": longest,
                           "bytes_per_document": 128}, r["documents"]
 assert r["block"] == 32 and r["window"] == 32
 cells = r["cells"]
@@ -54,6 +54,12 @@ for c in cells:
     assert c["docs"] == 5 and c["segments"] == 5 * (128 // L) and c["tokens"] == c["segments"] * (L - 1), c
     assert abs(c["ppl"] - math.exp(c["loss"])) < 1e-9 * c["ppl"], c
     assert abs(c["bits_per_byte"] - c["loss"] / math.log(2)) < 1e-12, c
+    # per document (the bootstrap's unit): one sum per used document, adding up to the cell
+    assert len(c["doc_loss"]) == len(c["doc_tokens"]) == r["documents"]["used"], c
+    assert all(t == (128 // L) * (L - 1) for t in c["doc_tokens"]) and sum(c["doc_tokens"]) == c["tokens"], c
+    assert abs(sum(c["doc_loss"]) / c["tokens"] - c["loss"]) < 1e-9 * c["loss"], c
+    assert len(set(c["doc_loss"])) > 1, c  # the documents differ
+assert len(r["documents"]["names"]) == r["documents"]["used"] == 5, r["documents"]
 assert sorted({c["mode"] for c in cells}) == ["bca", "causal", "window"]
 # bca, evaluated on its own, is causal at the training length, and not past it
 alone = {c["length"]: c["loss"] for c in json.load(open(sys.argv[3]))["cells"]}
