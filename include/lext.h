@@ -458,10 +458,11 @@ typedef struct {
  * seed, then takes the statistic of the draw. resamples >= 100. */
 LEXT_API lext_status lext_bootstrap_ppl(const lext_doc_losses *a, int64_t resamples, uint64_t seed,
                                         lext_interval *out);
-/* Paired bootstrap of the ratio ppl(a) / ppl(b) of two models evaluated on the same
- * documents (and seeds s of a and b paired): every replicate draws one set of documents
- * and seeds and uses it for both, so what the documents share cancels. a and b need the
- * same n_docs, n_seeds and tokens. */
+/* Paired bootstrap of the ratio ppl(a) / ppl(b) of two cells on the same documents
+ * (document d of a is document d of b; seeds s of a and b paired): two models, or one model
+ * at two lengths (then the token counts differ). Every replicate draws one set of
+ * documents and seeds and uses it for both, so what the documents share cancels. a and b
+ * need the same n_docs and n_seeds. */
 LEXT_API lext_status lext_bootstrap_ratio(const lext_doc_losses *a, const lext_doc_losses *b,
                                           int64_t resamples, uint64_t seed, lext_interval *out);
 

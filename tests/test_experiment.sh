@@ -56,6 +56,31 @@ for t in "Perplexity by evaluation length" "Blockwise causal attention ablation"
     check "stdout and REPORT.md have the table '$t'" 'grep -q "$t" "$tmp/exp.log" && grep -q "$t" "$tmp/res/REPORT.md"'
 done
 check "REPORT.md states which claims held" 'grep -q "Which of the paper.s claims held" "$tmp/res/REPORT.md"'
+check "every perplexity in the tables has a 95% interval around it" \
+    '$PY -c "
+import re, sys
+md = open(sys.argv[1]).read()
+n = 0
+for sec in (\"Perplexity by evaluation length\", \"Blockwise causal attention ablation\"):
+    body = md.split(sec, 1)[1].split(\"###\", 1)[0]
+    for row in [l for l in body.splitlines() if l.startswith(\"| \") and not l.startswith(\"| model\")]:
+        for cell in row.strip(\"|\").split(\"|\")[1:]:
+            m = re.fullmatch(r\" ([0-9.]+) \\[([0-9.]+), ([0-9.]+)\\] \", cell)
+            assert m, (sec, row, cell)
+            x, lo, hi = map(float, m.groups())
+            assert lo <= x <= hi and lo < hi, (sec, cell)
+            n += 1
+assert n >= 5 * 3 + 10 * 2, n
+" "$tmp/res/REPORT.md"'
+check "every claim is judged: holds, fails or not resolved at this budget, with its interval" \
+    '$PY -c "
+import re, sys
+md = open(sys.argv[1]).read().split(\"claims held here\", 1)[1].split(\"\\n## \", 1)[0]
+claims = [l for l in md.splitlines() if l.startswith(\"- \") and \"Table 3\" not in l]
+assert len(claims) == 7, claims
+for c in claims:
+    assert re.search(r\"\\*\\*(holds|fails|not resolved at this budget)\\*\\* \\(.*\\[[0-9.]+, [0-9.]+\\]\", c), c
+" "$tmp/res/REPORT.md"'
 check "REPORT.md lists the exact commands" 'grep -q "^lext train --data" "$tmp/res/REPORT.md" && grep -q "^lext eval --model" "$tmp/res/REPORT.md"'
 check "five models, five eval reports" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 5 ]'
 check "embed_scale: the sinusoidal model scales its token embeddings, no other does" \
