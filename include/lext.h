@@ -525,10 +525,7 @@ LEXT_API lext_status lext_expectation_curve(const lext_config *c, double *g, int
  * Rope/xpos keys are cached rotated by their absolute angle but unscaled; the XPOS factor
  * zeta^((m - n)/B) is applied by relative distance when scoring, which equals the full
  * forward's s_q(m) s_k(n) exactly in real arithmetic and never leaves float range, however
- * far generation goes (lex-paper.md section 6: no mixing of centres).
- * The decoder takes a copy of the weight matrices in the matrix-product engine's layout for
- * its one-token products when it is created: after changing the model's weights (training),
- * create a new decoder. */
+ * far generation goes (lex-paper.md section 6: no mixing of centres). */
 typedef struct lext_decoder lext_decoder;
 
 LEXT_API lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int64_t max_context,
