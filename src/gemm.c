@@ -36,18 +36,6 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A
     gemm_f32(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-lext_status gemm_pack(const float *W, int64_t n_out, int64_t n_in, gemm_packed **out) {
-    (void)W, (void)n_out, (void)n_in;
-    *out = NULL;
-    return LEXT_OK;
-}
-void gemm_packed_gemv(gemm_packed *p, const float *x, float beta, float *y) {
-    (void)p, (void)x, (void)beta, (void)y;
-    LEXT_ASSERT(!"no packed weights in the OpenBLAS build");
-}
-size_t gemm_packed_bytes(const gemm_packed *p) { return p ? 0 : 0; }
-void gemm_packed_free(gemm_packed *p) { (void)p; }
-
 bool gemm_bf16_native(void) { return false; }
 void gemm_f32_use_matmul(bool on) { (void)on; }
 void gemm_bf16_allow_native(bool on) { (void)on; }
@@ -246,107 +234,6 @@ void gemv_f32(int64_t m, int64_t k, const float *W, int64_t ldw, const float *x,
 }
 
 void gemm_f32_use_matmul(bool on) { dn.f32_matmul = on; }
-
-/* ---- packed weights for one-row products ---------------------------------------------- */
-
-struct gemm_packed {
-    int64_t n_out, n_in;
-    dnnl_primitive_t prim[2];  /* y = x W^T, and y += x W^T (sum post-op) */
-    dnnl_memory_t w, x, y;     /* w owns the packed copy; x and y take the caller's pointers */
-    size_t bytes;
-};
-
-void gemm_packed_free(gemm_packed *p) {
-    if (!p) return;
-    for (int i = 0; i < 2; i++)
-        if (p->prim[i]) dnnl_primitive_destroy(p->prim[i]);
-    if (p->w) dnnl_memory_destroy(p->w);
-    if (p->x) dnnl_memory_destroy(p->x);
-    if (p->y) dnnl_memory_destroy(p->y);
-    free(p);
-}
-
-size_t gemm_packed_bytes(const gemm_packed *p) { return p ? p->bytes : 0; }
-
-lext_status gemm_pack(const float *W, int64_t n_out, int64_t n_in, gemm_packed **out) {
-    *out = NULL;
-    pthread_mutex_lock(&dn.lock);
-    dn_init();
-    bool up = dn.init_ok;
-    pthread_mutex_unlock(&dn.lock);
-    if (!up) return LEXT_OK; /* no engine: the caller's gemv_f32 path */
-    gemm_packed *p = calloc(1, sizeof *p);
-    if (!p) return lext_fail(LEXT_ERR_NOMEM, "cannot allocate packed weights");
-    p->n_out = n_out, p->n_in = n_in;
-    dnnl_memory_desc_t x_md, w_any, w_user, y_md;
-    md_of(&x_md, dnnl_f32, false, 1, n_in, n_in);
-    md_of(&y_md, dnnl_f32, false, 1, n_out, n_out);
-    md_of(&w_user, dnnl_f32, true, n_in, n_out, n_in); /* W^T (n_in, n_out) as W is stored */
-    dnnl_dims_t wd = {n_in, n_out};
-    bool ok = dnnl_memory_desc_init_by_tag(&w_any, 2, wd, dnnl_f32, dnnl_format_tag_any) ==
-              dnnl_success;
-    const dnnl_memory_desc_t *w_md = NULL;
-    for (int acc = 0; ok && acc < 2; acc++) {
-        dnnl_matmul_desc_t desc;
-        dnnl_primitive_attr_t attr = NULL;
-        dnnl_post_ops_t po = NULL;
-        dnnl_primitive_desc_t pd = NULL;
-        ok = dnnl_matmul_desc_init(&desc, &x_md, &w_any, NULL, &y_md) == dnnl_success &&
-             dnnl_primitive_attr_create(&attr) == dnnl_success;
-        if (ok && acc)
-            ok = dnnl_post_ops_create(&po) == dnnl_success &&
-                 dnnl_post_ops_append_sum(po, 1.0f) == dnnl_success &&
-                 dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
-        ok = ok && dnnl_primitive_desc_create(&pd, &desc, attr, dn.engine, NULL) == dnnl_success;
-        if (ok && !acc) { /* the layout this kernel wants: allocate and fill the packed copy */
-            w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-            ok = w_md && dnnl_memory_create(&p->w, w_md, dn.engine, DNNL_MEMORY_ALLOCATE) ==
-                             dnnl_success;
-            if (ok) p->bytes = dnnl_memory_desc_get_size(w_md);
-            dnnl_memory_t src = NULL;
-            dnnl_primitive_desc_t rpd = NULL;
-            dnnl_primitive_t reorder = NULL;
-            ok = ok &&
-                 dnnl_memory_create(&src, &w_user, dn.engine, (void *)W) == dnnl_success &&
-                 dnnl_reorder_primitive_desc_create(&rpd, &w_user, dn.engine, w_md, dn.engine,
-                                                    NULL) == dnnl_success &&
-                 dnnl_primitive_create(&reorder, rpd) == dnnl_success;
-            if (ok) {
-                dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, p->w}};
-                pthread_mutex_lock(&dn.lock);
-                ok = dnnl_primitive_execute(reorder, dn.stream, 2, args) == dnnl_success &&
-                     dnnl_stream_wait(dn.stream) == dnnl_success;
-                pthread_mutex_unlock(&dn.lock);
-            }
-            if (reorder) dnnl_primitive_destroy(reorder);
-            if (rpd) dnnl_primitive_desc_destroy(rpd);
-            if (src) dnnl_memory_destroy(src);
-        }
-        ok = ok && dnnl_primitive_create(&p->prim[acc], pd) == dnnl_success;
-        if (pd) dnnl_primitive_desc_destroy(pd);
-        if (po) dnnl_post_ops_destroy(po);
-        if (attr) dnnl_primitive_attr_destroy(attr);
-    }
-    ok = ok && dnnl_memory_create(&p->x, &x_md, dn.engine, DNNL_MEMORY_NONE) == dnnl_success &&
-         dnnl_memory_create(&p->y, &y_md, dn.engine, DNNL_MEMORY_NONE) == dnnl_success;
-    if (!ok) { /* the engine cannot pack this shape: gemv_f32 on W stays correct */
-        gemm_packed_free(p);
-        return LEXT_OK;
-    }
-    *out = p;
-    return LEXT_OK;
-}
-
-void gemm_packed_gemv(gemm_packed *p, const float *x, float beta, float *y) {
-    pthread_mutex_lock(&dn.lock);
-    bool ok = dnnl_memory_set_data_handle(p->x, (void *)x) == dnnl_success &&
-              dnnl_memory_set_data_handle(p->y, y) == dnnl_success;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->x}, {DNNL_ARG_WEIGHTS, p->w}, {DNNL_ARG_DST, p->y}};
-    ok = ok && dnnl_primitive_execute(p->prim[beta != 0.0f], dn.stream, 3, args) == dnnl_success &&
-         dnnl_stream_wait(dn.stream) == dnnl_success;
-    pthread_mutex_unlock(&dn.lock);
-    LEXT_ASSERT(ok);
-}
 
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                const float *B, int64_t ldb, float beta, float *C, int64_t ldc,

@@ -20,8 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lext.h"
-
 /* C (M, N) = op(A) (M, K) op(B) (K, N) + beta C, float32 throughout. beta is 0 or 1. */
 void gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
@@ -30,18 +28,6 @@ void gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A,
  * products (a matrix-vector product runs at memory speed; gemm's packing would dominate). */
 void gemv_f32(int64_t m, int64_t k, const float *W, int64_t ldw, const float *x, float beta,
               float *y);
-
-/* A weight matrix W (n_out, n_in), nn.Linear layout, copied into the engine's preferred
- * layout for one-row products y (n_out) = W x + beta y: the decoder's per-token products,
- * whose time is reading W (oneDNN's packed layout reads it at about twice dnnl_sgemm's
- * speed for one row). The copy is taken once; a W changed afterwards needs a new one.
- * gemm_pack returns LEXT_OK with *out NULL where the engine has no packed path (OpenBLAS):
- * callers then use gemv_f32 on W itself. */
-typedef struct gemm_packed gemm_packed;
-lext_status gemm_pack(const float *W, int64_t n_out, int64_t n_in, gemm_packed **out);
-void gemm_packed_gemv(gemm_packed *p, const float *x, float beta, float *y);
-size_t gemm_packed_bytes(const gemm_packed *p);
-void gemm_packed_free(gemm_packed *p);
 
 /* The same product as gemm_f32 with bf16 operands and float32 accumulation: A and B hold
  * float32 values that are already bf16 numbers (low 16 bits zero, precision.h's rounding),

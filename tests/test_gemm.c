@@ -177,38 +177,3 @@ TEST(gemm_engine_has_names) {
           "engine '%s', fp32 '%s', bf16 '%s'", gemm_engine_name(), gemm_f32_kernel(),
           gemm_bf16_kernel());
 }
-
-TEST(packed_weights_match_the_definition) {
-    const int64_t shapes[][2] = {{768, 256}, {256, 1024}, {300, 129}, {1, 7}};
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int64_t m = shapes[s][0], k = shapes[s][1];
-        float *W = malloc((size_t)(m * k) * sizeof(float)), *x = malloc((size_t)k * sizeof(float));
-        float *y = malloc((size_t)m * sizeof(float)), *y0 = malloc((size_t)m * sizeof(float));
-        h_fill(W, (size_t)(m * k), 1.0);
-        h_fill(x, (size_t)k, 1.0);
-        h_fill(y0, (size_t)m, 1.0);
-        gemm_packed *p = NULL;
-        CHECK(gemm_pack(W, m, k, &p) == LEXT_OK, "gemm_pack %lldx%lld", (long long)m, (long long)k);
-        for (int bi = 0; bi < 2; bi++) {
-            memcpy(y, y0, (size_t)m * sizeof(float));
-            if (p)
-                gemm_packed_gemv(p, x, (float)bi, y);
-            else /* an engine without packing (OpenBLAS): the caller's path */
-                gemv_f32(m, k, W, k, x, (float)bi, y);
-            double worst = 0;
-            for (int64_t i = 0; i < m; i++) {
-                double acc = bi ? y0[i] : 0.0;
-                for (int64_t j = 0; j < k; j++) acc += (double)W[i * k + j] * x[j];
-                worst = fmax(worst, fabs(acc - y[i]) / (double)(k + 1));
-            }
-            CHECK(worst <= 4e-7, "packed %lldx%lld beta %d: error %.3g", (long long)m,
-                  (long long)k, bi, worst);
-        }
-        /* the copy is the weights at packing time: it holds every element once */
-        CHECK(!p || gemm_packed_bytes(p) >= (size_t)(m * k) * sizeof(float),
-              "packed copy of %zu bytes for %lldx%lld", gemm_packed_bytes(p), (long long)m,
-              (long long)k);
-        gemm_packed_free(p);
-        free(W), free(x), free(y), free(y0);
-    }
-}
