@@ -171,7 +171,7 @@ static mm_entry *mm_get(const mm_key *k) {
     return &dn.entry[slot];
 }
 
-/* dst (rows, cols, stride ld as stored) -> packed bf16 (the top halves: exact for values that
+/* src (rows, cols, row stride ld) -> dst packed bf16 (the top halves: exact for values that
  * are bf16 numbers already). Returns the packed row stride. */
 static int64_t to_bf16(uint16_t *dst, const float *src, int64_t rows, int64_t cols, int64_t ld) {
 #pragma omp parallel for schedule(static) if (rows * cols >= 65536)

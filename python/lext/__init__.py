@@ -182,8 +182,9 @@ class Model:
                                 ctypes.byref(a), None))
         return _view(lib.lext_ctx_logits(ctx), (T, cfg.vocab_size), owner)
 
-    def loss(self, tokens, attn="causal", block=None, window=None):
-        """Mean next-byte cross-entropy (nats) of tokens[1:] given the bytes before."""
+    def _scored_pass(self, tokens, attn, block, window, backward):
+        """The library's forward pass with targets tokens[1:] (and its backward pass, into
+        freshly zeroed gradients, when backward): the mean loss in nats."""
         tok = _tokens(tokens)
         T = tok.shape[0] - 1
         if T < 1:
@@ -191,38 +192,32 @@ class Model:
         cfg = lib.lext_model_config(self._h.ptr).contents
         a = _attn(attn, cfg.train_len, block, window)
         ctx = ctypes.c_void_p()
-        _check(lib.lext_ctx_create(self._h.ptr, 1, T, False, ctypes.byref(ctx)))
+        _check(lib.lext_ctx_create(self._h.ptr, 1, T, backward, ctypes.byref(ctx)))
         owner = _Handle(ctx, lib.lext_ctx_free)
         loss = ctypes.c_float()
+        if backward:
+            lib.lext_model_zero_grad(self._h.ptr)
         _check(lib.lext_forward(self._h.ptr, ctx, tok.ctypes.data, tok[1:].ctypes.data, 1, T,
                                 ctypes.byref(a), ctypes.byref(loss)))
+        if backward:
+            _check(lib.lext_backward(self._h.ptr, ctx))
         del owner
         return float(loss.value)
+
+    def loss(self, tokens, attn="causal", block=None, window=None):
+        """Mean next-byte cross-entropy (nats) of tokens[1:] given the bytes before."""
+        return self._scored_pass(tokens, attn, block, window, backward=False)
 
     def gradients(self, tokens, attn="causal", block=None, window=None):
         """(loss, {name: gradient}) of the mean next-byte cross-entropy of tokens[1:]: the
         library's forward and backward pass. The gradients are views of the model's own
         gradient buffers (no copy), overwritten by the next call."""
-        tok = _tokens(tokens)
-        T = tok.shape[0] - 1
-        if T < 1:
-            raise ValueError("tokens must hold at least 2 bytes")
-        cfg = lib.lext_model_config(self._h.ptr).contents
-        a = _attn(attn, cfg.train_len, block, window)
-        ctx = ctypes.c_void_p()
-        _check(lib.lext_ctx_create(self._h.ptr, 1, T, True, ctypes.byref(ctx)))
-        owner = _Handle(ctx, lib.lext_ctx_free)
-        loss = ctypes.c_float()
-        lib.lext_model_zero_grad(self._h.ptr)
-        _check(lib.lext_forward(self._h.ptr, ctx, tok.ctypes.data, tok[1:].ctypes.data, 1, T,
-                                ctypes.byref(a), ctypes.byref(loss)))
-        _check(lib.lext_backward(self._h.ptr, ctx))
-        del owner
+        loss = self._scored_pass(tokens, attn, block, window, backward=True)
         out = {}
         for i in range(lib.lext_model_num_tensors(self._h.ptr)):
             t = lib.lext_model_tensor(self._h.ptr, i).contents
             out[t.name.decode()] = _view(t.grad, tuple(t.shape[:t.ndim]), self._h)
-        return float(loss.value), out
+        return loss, out
 
     def perplexity(self, data, lengths, modes=("causal",), block=None, window=None,
                    batch_tokens=16384):
