@@ -15,6 +15,7 @@
 #include "lext.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -35,25 +36,45 @@ static const char *cmd = "experiment";
 
 /* ---- the plan ---------------------------------------------------------------------------- */
 
+#define MAX_SEEDS 8
+#define MAX_DOMAINS 2
+#define MAX_LONG 4
+#define MAX_SWEEP 8
+
+/* A corpus the models train and are tested on. */
 typedef struct {
-    char corpus[1024];      /* a corpus directory (train/ valid/ test/) */
-    char corpus_name[32];   /* what to build there when missing: pydoc or linux */
+    char dir[1024]; /* a corpus directory (train/ valid/ test/) */
+    char name[32];  /* what to build there when missing: pydoc or linux */
+} domain;
+
+typedef struct {
+    domain dom[MAX_DOMAINS]; /* each trains its own models; with two, the first's models are
+                                also tested on the second's test split (cross-domain) */
+    size_t n_dom;
     char out[1024];
     const char *schemes[MAX_SCHEMES]; /* lext_pos_name()'s static strings: nothing to free */
     size_t n_schemes;
     int64_t lengths[MAX_LENGTHS];
     size_t n_lengths;
+    int64_t long_lengths[MAX_LONG]; /* bca and window only (linear in length), own documents */
+    size_t n_long;
     int64_t res_lengths[4]; /* attention resolution at these lengths */
     size_t n_res;
     int64_t train_len, steps, batch, layers, heads, dim, ffn, seed, warmup;
+    int64_t seeds;          /* models per scheme: seeds seed, seed+1, ... */
     double lr, budget;
+    double sweep[MAX_SWEEP]; /* --lr-sweep: learning rates tried per scheme, lr among them */
+    size_t n_sweep;
+    double sweep_frac;       /* the sweep's runs train this fraction of steps */
+    double lr_of[MAX_SCHEMES]; /* the rate each scheme trains with: lr, or the sweep's choice */
     int64_t threads;
 } plan;
 
 static void plan_default(plan *p) {
     memset(p, 0, sizeof *p);
-    snprintf(p->corpus, sizeof p->corpus, "corpora/pydoc");
-    snprintf(p->corpus_name, sizeof p->corpus_name, "pydoc");
+    snprintf(p->dom[0].dir, sizeof p->dom[0].dir, "corpora/pydoc");
+    snprintf(p->dom[0].name, sizeof p->dom[0].name, "pydoc");
+    p->n_dom = 1;
     snprintf(p->out, sizeof p->out, "results");
     static const char *schemes[] = {"sinusoidal", "alibi", "rope", "xpos", "none"};
     for (size_t i = 0; i < 5; i++) p->schemes[i] = schemes[i];
@@ -61,6 +82,9 @@ static void plan_default(plan *p) {
     p->train_len = 256;
     for (int i = 0; i < 5; i++) p->lengths[i] = 256 << i; /* 1x .. 16x */
     p->n_lengths = 5;
+    /* 64x with bca and window: ~20 s per model on 2 cores (the first 16384 bytes of every test
+     * document); 8192 too would add as much again, so it is left to --long */
+    p->long_lengths[0] = 16384, p->n_long = 1;
     p->res_lengths[0] = 256, p->res_lengths[1] = 512, p->n_res = 2;
     /* 1x: about 15 minutes on 2 Zen 3 cores: five models of 0.83 M parameters, 300 steps of
      * 16 x 256 bytes (1.2 M tokens) each at ~10,000 tokens/s, then ~35 s of evaluation and
@@ -69,8 +93,10 @@ static void plan_default(plan *p) {
     p->batch = 16;
     p->layers = 4, p->heads = 4, p->dim = 128, p->ffn = 0;
     p->seed = 1;
+    p->seeds = 1;
     p->warmup = -1;
     p->lr = 1e-3;
+    p->sweep_frac = 0.25;
     p->budget = 1.0;
 }
 
@@ -110,7 +136,7 @@ static int plan_load(plan *p, const char *path) {
                     {"batch", &p->batch, 1, 1 << 20},         {"layers", &p->layers, 1, 1024},
                     {"heads", &p->heads, 1, 1024},            {"dim", &p->dim, 1, 65536},
                     {"ffn", &p->ffn, 1, 262144},              {"seed", &p->seed, 0, INT64_MAX},
-                    {"warmup", &p->warmup, 0, 1LL << 40}};
+                    {"warmup", &p->warmup, 0, 1LL << 40},     {"seeds", &p->seeds, 1, MAX_SEEDS}};
         bool done = false;
         for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
             if (strcmp(k, ints[i].key) == 0) {
@@ -126,8 +152,8 @@ static int plan_load(plan *p, const char *path) {
             if (!cJSON_IsNumber(e) || !(e->valuedouble > 0)) rc = cli_error(cmd, "config %s: 'lr' must be > 0", path);
             else p->lr = e->valuedouble;
         } else if (strcmp(k, "corpus") == 0 || strcmp(k, "corpus_name") == 0) {
-            char *dst = k[6] ? p->corpus_name : p->corpus;
-            size_t cap = k[6] ? sizeof p->corpus_name : sizeof p->corpus;
+            char *dst = k[6] ? p->dom[0].name : p->dom[0].dir;
+            size_t cap = k[6] ? sizeof p->dom[0].name : sizeof p->dom[0].dir;
             if (!cJSON_IsString(e) || !*e->valuestring || strlen(e->valuestring) >= cap)
                 rc = cli_error(cmd, "config %s: '%s' must be a non-empty string", path, k);
             else snprintf(dst, cap, "%s", e->valuestring);
@@ -147,12 +173,33 @@ static int plan_load(plan *p, const char *path) {
                 }
                 p->schemes[p->n_schemes++] = lext_pos_name(kind);
             }
-        } else if (strcmp(k, "lengths") == 0 || strcmp(k, "resolution_lengths") == 0) {
-            bool res = k[0] == 'r';
-            int64_t *dst = res ? p->res_lengths : p->lengths;
-            size_t cap = res ? 4 : MAX_LENGTHS, *count = res ? &p->n_res : &p->n_lengths;
+        } else if (strcmp(k, "sweep_fraction") == 0) {
+            if (!cJSON_IsNumber(e) || !(e->valuedouble > 0 && e->valuedouble <= 1))
+                rc = cli_error(cmd, "config %s: 'sweep_fraction' must be in (0, 1]", path);
+            else p->sweep_frac = e->valuedouble;
+        } else if (strcmp(k, "lr_sweep") == 0) {
             int cnt = cJSON_GetArraySize(e);
-            if (!cJSON_IsArray(e) || cnt < (res ? 0 : 1) || (size_t)cnt > cap) {
+            if (!cJSON_IsArray(e) || cnt > MAX_SWEEP - 1) {
+                rc = cli_error(cmd, "config %s: 'lr_sweep' must be a list of at most %d rates", path, MAX_SWEEP - 1);
+                continue;
+            }
+            p->n_sweep = 0;
+            const cJSON *s;
+            cJSON_ArrayForEach(s, e) {
+                if (!cJSON_IsNumber(s) || !(s->valuedouble > 0) || !isfinite(s->valuedouble)) {
+                    rc = cli_error(cmd, "config %s: 'lr_sweep' holds a rate that is not > 0", path);
+                    break;
+                }
+                p->sweep[p->n_sweep++] = s->valuedouble;
+            }
+        } else if (strcmp(k, "lengths") == 0 || strcmp(k, "resolution_lengths") == 0 ||
+                   strcmp(k, "long_lengths") == 0) {
+            bool res = k[0] == 'r', lng = k[1] == 'o';
+            int64_t *dst = res ? p->res_lengths : lng ? p->long_lengths : p->lengths;
+            size_t cap = res ? 4 : lng ? MAX_LONG : MAX_LENGTHS,
+                   *count = res ? &p->n_res : lng ? &p->n_long : &p->n_lengths;
+            int cnt = cJSON_GetArraySize(e);
+            if (!cJSON_IsArray(e) || cnt < (res || lng ? 0 : 1) || (size_t)cnt > cap) {
                 rc = cli_error(cmd, "config %s: '%s' must be a list of at most %zu lengths", path, k, cap);
                 continue;
             }
@@ -335,22 +382,6 @@ static cJSON *read_json(const char *path) {
     return j;
 }
 
-/* An eval report from an earlier run counts only when it has exactly the planned lengths. */
-static bool eval_matches(const char *json, const plan *p) {
-    cJSON *j = read_json(json);
-    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(j, "lengths");
-    bool ok = cJSON_IsArray(ls) && (size_t)cJSON_GetArraySize(ls) == p->n_lengths;
-    for (size_t i = 0; ok && i < p->n_lengths; i++) {
-        const cJSON *l = cJSON_GetArrayItem(ls, (int)i);
-        ok = cJSON_IsNumber(l) && l->valuedouble == (double)p->lengths[i];
-    }
-    /* intervals need the per-document sums (reports of older lext lack them) */
-    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "cells"), 0);
-    ok = ok && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c0, "doc_loss"));
-    cJSON_Delete(j);
-    return ok;
-}
-
 /* A report from an earlier run counts only when it parses (a write cut short by a full disk
  * or a kill leaves a file that does not). */
 static bool json_ok(const char *path) {
@@ -372,17 +403,33 @@ static bool embed_scaled(const char *scheme) {
     return strcmp(scheme, "sinusoidal") == 0 || strcmp(scheme, "learned") == 0;
 }
 
-static model_state model_state_of(const char *path, const plan *p, const char *scheme) {
-    lext_config c;
+/* The plan's training run of one model: its scheme, rate, seed and steps. */
+typedef struct {
+    const char *scheme;
+    double lr;
+    int64_t seed, steps;
+} run_spec;
+
+static model_state model_state_of(const char *path, const plan *p, const run_spec *rs) {
+    lext_model *m = NULL;
+    lext_train_state ts;
+    memset(&ts, 0, sizeof ts);
     bool has = false;
-    int64_t step = 0;
-    if (lext_checkpoint_read_config(path, &c, &has, &step) != LEXT_OK || !has) return MODEL_TRAIN;
-    const bool same = strcmp(lext_pos_name(c.pos), scheme) == 0 && c.n_layer == p->layers &&
-                      c.n_head == p->heads && c.d_model == p->dim &&
-                      c.d_ff == (p->ffn ? p->ffn : 4 * p->dim) && c.train_len == p->train_len &&
-                      c.embed_scale == embed_scaled(scheme);
-    if (!same || step > p->steps) return MODEL_TRAIN;
-    return step == p->steps ? MODEL_DONE : MODEL_RESUME;
+    model_state st = MODEL_TRAIN;
+    if (lext_checkpoint_load(path, &m, &ts, &has) != LEXT_OK || !has) goto done;
+    const lext_config *c = lext_model_config(m);
+    /* the rate, seed and batch too: a rerun with another --lr-sweep outcome or --seeds
+     * must not take a model trained otherwise for finished */
+    const bool same = strcmp(lext_pos_name(c->pos), rs->scheme) == 0 && c->n_layer == p->layers &&
+                      c->n_head == p->heads && c->d_model == p->dim &&
+                      c->d_ff == (p->ffn ? p->ffn : 4 * p->dim) && c->train_len == p->train_len &&
+                      c->embed_scale == embed_scaled(rs->scheme) && ts.optim.lr == rs->lr &&
+                      ts.seed == (uint64_t)rs->seed && ts.batch == p->batch;
+    if (same && ts.step <= rs->steps) st = ts.step == rs->steps ? MODEL_DONE : MODEL_RESUME;
+done:
+    lext_train_state_free(&ts);
+    lext_model_free(m);
+    return st;
 }
 
 /* ---- results ------------------------------------------------------------------------------ */
@@ -417,10 +464,42 @@ static void fmt_num(char *b, size_t n, double v, int prec) {
 
 #define BOOT_RESAMPLES 2000
 
-/* The per-document sums of cell (L, mode) of an eval report; false when absent. */
+/* One scheme's models over the seeds, as their reports (eval or resolution JSON, NULL where
+ * one could not be read): the unit every table cell and every claim is computed on. */
+typedef struct {
+    cJSON *const *rep;
+    size_t n;
+} family;
+
+static family fam_of(const plan *p, cJSON *const *row) { return (family){row, (size_t)p->seeds}; }
+
+static bool fam_ok(family f) {
+    for (size_t k = 0; k < f.n; k++)
+        if (!f.rep[k]) return false;
+    return f.n > 0;
+}
+
+/* mean over seeds of the cell's perplexity; NAN when a report or the cell is absent */
+static double fam_ppl(family f, int64_t L, const char *mode) {
+    if (!fam_ok(f)) return NAN;
+    double s = 0;
+    for (size_t k = 0; k < f.n; k++) s += ppl_of(f.rep[k], L, mode);
+    return s / (double)f.n;
+}
+
+/* sample standard deviation over seeds of the cell's perplexity; NAN with one seed */
+static double fam_sd(family f, int64_t L, const char *mode) {
+    if (f.n < 2 || !fam_ok(f)) return NAN;
+    double m = fam_ppl(f, L, mode), ss = 0;
+    for (size_t k = 0; k < f.n; k++) ss += (ppl_of(f.rep[k], L, mode) - m) * (ppl_of(f.rep[k], L, mode) - m);
+    return sqrt(ss / (double)(f.n - 1));
+}
+
+/* The per-document sums of cell (L, mode) of every seed's report: loss (n_seeds, n_docs),
+ * tokens (n_docs); false when absent or when the seeds' documents differ. */
 typedef struct {
     double *loss, *tok;
-    size_t n;
+    size_t n_seeds, n_docs;
 } cell_docs;
 
 static void cell_docs_free(cell_docs *c) {
@@ -429,55 +508,69 @@ static void cell_docs_free(cell_docs *c) {
     *c = (cell_docs){0};
 }
 
-static bool cell_docs_of(const cJSON *rep, int64_t L, const char *mode, cell_docs *out) {
-    *out = (cell_docs){0};
+static const cJSON *cell_of(const cJSON *rep, int64_t L, const char *mode) {
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(rep, "cells")) {
         const cJSON *l = cJSON_GetObjectItem(c, "length"), *m = cJSON_GetObjectItem(c, "mode");
-        if (!cJSON_IsNumber(l) || (int64_t)l->valuedouble != L || !cJSON_IsString(m) ||
-            strcmp(m->valuestring, mode) != 0)
-            continue;
+        if (cJSON_IsNumber(l) && (int64_t)l->valuedouble == L && cJSON_IsString(m) &&
+            strcmp(m->valuestring, mode) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static bool cell_docs_of(family f, int64_t L, const char *mode, cell_docs *out) {
+    *out = (cell_docs){0};
+    if (!fam_ok(f)) return false;
+    for (size_t k = 0; k < f.n; k++) {
+        const cJSON *c = cell_of(f.rep[k], L, mode);
         const cJSON *dl = cJSON_GetObjectItem(c, "doc_loss"), *dt = cJSON_GetObjectItem(c, "doc_tokens");
         int n = cJSON_GetArraySize(dl);
-        if (!cJSON_IsArray(dl) || !cJSON_IsArray(dt) || n < 1 || cJSON_GetArraySize(dt) != n) return false;
-        out->loss = malloc((size_t)n * sizeof(double));
-        out->tok = malloc((size_t)n * sizeof(double));
-        if (!out->loss || !out->tok) {
-            cell_docs_free(out);
-            return false;
+        if (!cJSON_IsArray(dl) || !cJSON_IsArray(dt) || n < 1 || cJSON_GetArraySize(dt) != n ||
+            (k > 0 && (size_t)n != out->n_docs))
+            goto fail;
+        if (k == 0) {
+            out->n_docs = (size_t)n, out->n_seeds = f.n;
+            out->loss = malloc(f.n * (size_t)n * sizeof(double));
+            out->tok = malloc((size_t)n * sizeof(double));
+            if (!out->loss || !out->tok) goto fail;
         }
-        out->n = (size_t)n;
         for (int i = 0; i < n; i++) {
             const cJSON *a = cJSON_GetArrayItem(dl, i), *b = cJSON_GetArrayItem(dt, i);
-            out->loss[i] = cJSON_IsNumber(a) ? a->valuedouble : NAN;
-            out->tok[i] = cJSON_IsNumber(b) ? b->valuedouble : NAN;
+            const double tok = cJSON_IsNumber(b) ? b->valuedouble : NAN;
+            out->loss[k * (size_t)n + (size_t)i] = cJSON_IsNumber(a) ? a->valuedouble : NAN;
+            if (k == 0) out->tok[i] = tok;
+            else if (tok != out->tok[i]) goto fail; /* the same documents for every seed */
         }
-        return true;
     }
+    return true;
+fail:
+    cell_docs_free(out);
     return false;
 }
 
 static const lext_interval NO_INTERVAL = {NAN, NAN, NAN};
 
-/* 95% interval of a cell's perplexity; NaNs when it cannot be computed */
-static lext_interval ppl_iv(const cJSON *rep, int64_t L, const char *mode) {
+/* 95% interval of a cell's perplexity, combined over seeds; NaNs when it cannot be computed */
+static lext_interval ppl_iv(family f, int64_t L, const char *mode) {
     cell_docs c;
     lext_interval iv = NO_INTERVAL;
-    if (!rep || !cell_docs_of(rep, L, mode, &c)) return iv;
-    lext_doc_losses a = {c.loss, c.tok, 1, c.n};
+    if (!cell_docs_of(f, L, mode, &c)) return iv;
+    lext_doc_losses a = {c.loss, c.tok, c.n_seeds, c.n_docs};
     if (lext_bootstrap_ppl(&a, BOOT_RESAMPLES, LEXT_BOOTSTRAP_SEED, &iv)) iv = NO_INTERVAL;
     cell_docs_free(&c);
     return iv;
 }
 
-/* Paired 95% interval of ppl(a cell) / ppl(b cell) on the same test documents */
-static lext_interval ratio_iv(const cJSON *ra, int64_t La, const char *ma, const cJSON *rb,
-                              int64_t Lb, const char *mb) {
+/* Paired 95% interval of ppl(a cell) / ppl(b cell) on the same test documents, seeds paired
+ * by index (seed seed+k of one scheme with seed seed+k of the other: the same data order) */
+static lext_interval ratio_iv(family fa, int64_t La, const char *ma, family fb, int64_t Lb,
+                              const char *mb) {
     cell_docs a, b;
     lext_interval iv = NO_INTERVAL;
-    if (!ra || !rb || !cell_docs_of(ra, La, ma, &a)) return iv;
-    if (cell_docs_of(rb, Lb, mb, &b)) {
-        lext_doc_losses da = {a.loss, a.tok, 1, a.n}, db = {b.loss, b.tok, 1, b.n};
+    if (!cell_docs_of(fa, La, ma, &a)) return iv;
+    if (cell_docs_of(fb, Lb, mb, &b)) {
+        lext_doc_losses da = {a.loss, a.tok, a.n_seeds, a.n_docs}, db = {b.loss, b.tok, b.n_seeds, b.n_docs};
         if (lext_bootstrap_ratio(&da, &db, BOOT_RESAMPLES, LEXT_BOOTSTRAP_SEED, &iv)) iv = NO_INTERVAL;
         cell_docs_free(&b);
     }
@@ -496,6 +589,24 @@ static void fmt_iv(char *b, size_t n, const lext_interval *iv, int prec) {
     fmt_num(lo, sizeof lo, iv->lo, prec);
     fmt_num(hi, sizeof hi, iv->hi, prec);
     snprintf(b, n, "%s [%s, %s]", e, lo, hi);
+}
+
+/* A table cell: "7.71 [7.52, 7.90]", with several seeds "7.71 ±0.05 [7.52, 7.90]" (the
+ * mean over seeds, their standard deviation, the interval combined over seeds) */
+static void fmt_cell(char *b, size_t n, family f, int64_t L, const char *mode) {
+    lext_interval iv = ppl_iv(f, L, mode);
+    iv.est = fam_ppl(f, L, mode);
+    const double sd = fam_sd(f, L, mode);
+    if (!isfinite(sd)) {
+        fmt_iv(b, n, &iv, 2);
+        return;
+    }
+    char e[32], rest[112];
+    fmt_num(e, sizeof e, iv.est, 2);
+    lext_interval tail = iv;
+    tail.est = sd;
+    fmt_iv(rest, sizeof rest, &tail, 2);
+    snprintf(b, n, "%s ±%s", e, rest);
 }
 
 /* Writes the same table to stdout and to the report. */
@@ -526,15 +637,65 @@ static const char *paper_name(const char *scheme) {
 }
 
 typedef struct {
-    cJSON *eval[MAX_SCHEMES];
-    cJSON *res[MAX_SCHEMES][4][2]; /* scheme, resolution length, causal/bca */
+    cJSON *eval[MAX_DOMAINS][MAX_SCHEMES][MAX_SEEDS]; /* lengths, causal and bca */
+    cJSON *lng[MAX_DOMAINS][MAX_SCHEMES][MAX_SEEDS];  /* train_len + long lengths, bca and window */
+    cJSON *cross[MAX_SCHEMES][MAX_SEEDS];             /* domain 0's models on domain 1's test */
+    cJSON *res[MAX_DOMAINS][MAX_SCHEMES][MAX_SEEDS][4][2]; /* resolution length, causal/bca */
+    cJSON *sweep[MAX_SCHEMES][MAX_SWEEP];             /* valid split at train_len, causal */
 } results;
 
-static void table_ppl(out2 *o, const plan *p, const results *r) {
-    both(o, "\n### Perplexity by evaluation length (as the paper's Table 2)\n\n");
-    both(o, "Test split, byte-level perplexity [95%% interval: bootstrap over the test documents, "
-            "%d resamples, seed %u]; lengths as multiples of the training length %lld.\n\n",
-         BOOT_RESAMPLES, (unsigned)LEXT_BOOTSTRAP_SEED, (long long)p->train_len);
+/* "models/xpos", "models/linux-rope-seed2": a model's name, which names its files too. The
+ * first seed and a single corpus keep the plain scheme name. */
+static void model_id(char *b, size_t n, const plan *p, size_t d, size_t si, int64_t k) {
+    char seed[32] = "";
+    if (k > 0) snprintf(seed, sizeof seed, "-seed%lld", (long long)(p->seed + k));
+    snprintf(b, n, "%s%s%s%s", p->n_dom > 1 ? p->dom[d].name : "", p->n_dom > 1 ? "-" : "",
+             p->schemes[si], seed);
+}
+
+static void lengths_csv(char *b, size_t n, const int64_t *ls, size_t cnt) {
+    size_t k = 0;
+    b[0] = '\0';
+    for (size_t i = 0; i < cnt && k < n; i++)
+        k += (size_t)snprintf(b + k, n - k, "%s%lld", i ? "," : "", (long long)ls[i]);
+}
+
+/* The lengths of the long evaluation: the training length (where bca and window equal full
+ * attention: the baseline on the same documents), then the long lengths. */
+static size_t long_set(const plan *p, int64_t *out) {
+    out[0] = p->train_len;
+    for (size_t i = 0; i < p->n_long; i++) out[i + 1] = p->long_lengths[i];
+    return p->n_long + 1;
+}
+
+static const char *dom_suffix(const plan *p, size_t d, char *b, size_t n) {
+    if (p->n_dom > 1) snprintf(b, n, ", %s", p->dom[d].name);
+    else b[0] = '\0';
+    return b;
+}
+
+/* How to reproduce any one cell of a table: the exact eval command (the same lengths list,
+ * because a cell's documents are the first max(lengths) bytes of each test document). */
+static void cell_command(out2 *o, const plan *p, size_t d, const char *test_dir, const int64_t *ls,
+                         size_t n, const char *modes) {
+    char l[256], id[96];
+    lengths_csv(l, sizeof l, ls, n);
+    model_id(id, sizeof id, p, d, 0, 0);
+    both(o, "\nAny cell: `lext eval --model %s/models/MODEL.safetensors --data %s/test --lengths %s "
+            "--attn %s` prints it (MODEL as in `%s`%s; the models' training commands are under "
+            "\"Exact commands\").\n",
+         p->out, test_dir, l, modes, id,
+         p->seeds > 1 ? ", with a `-seedS` suffix for the other seeds; the table's mean is over the seeds" : "");
+}
+
+static void table_ppl(out2 *o, const plan *p, const results *r, size_t d) {
+    char sfx[64];
+    both(o, "\n### Perplexity by evaluation length (as the paper's Table 2)%s\n\n", dom_suffix(p, d, sfx, sizeof sfx));
+    both(o, "Test split of %s, byte-level perplexity [95%% interval: bootstrap over the test documents%s, "
+            "%d resamples, seed %u]%s; lengths as multiples of the training length %lld.\n\n",
+         p->dom[d].name, p->seeds > 1 ? " and the seeds" : "", BOOT_RESAMPLES,
+         (unsigned)LEXT_BOOTSTRAP_SEED,
+         p->seeds > 1 ? "; mean over the seeds ± their standard deviation" : "", (long long)p->train_len);
     both(o, "| model |");
     for (size_t li = 0; li < p->n_lengths; li++)
         both(o, " %lld (%gx) |", (long long)p->lengths[li], (double)p->lengths[li] / (double)p->train_len);
@@ -552,18 +713,18 @@ static void table_ppl(out2 *o, const plan *p, const results *r) {
         }
         both(o, "| %s |", s == p->n_schemes ? "**LeX (xpos + bca)**" : paper_name(p->schemes[si]));
         for (size_t li = 0; li < p->n_lengths; li++) {
-            char b[128];
-            lext_interval iv = ppl_iv(r->eval[si], p->lengths[li], mode);
-            iv.est = r->eval[si] ? ppl_of(r->eval[si], p->lengths[li], mode) : NAN;
-            fmt_iv(b, sizeof b, &iv, 2);
+            char b[160];
+            fmt_cell(b, sizeof b, fam_of(p, r->eval[d][si]), p->lengths[li], mode);
             both(o, " %s |", b);
         }
         both(o, "\n");
     }
+    cell_command(o, p, d, p->dom[d].dir, p->lengths, p->n_lengths, "causal,bca");
 }
 
-static void table_bca(out2 *o, const plan *p, const results *r) {
-    both(o, "\n### Blockwise causal attention ablation (as the paper's Table 5)\n\n");
+static void table_bca(out2 *o, const plan *p, const results *r, size_t d) {
+    char sfx[64];
+    both(o, "\n### Blockwise causal attention ablation (as the paper's Table 5)%s\n\n", dom_suffix(p, d, sfx, sizeof sfx));
     both(o, "Perplexity past the training length, each model with full causal attention and with bca "
             "(block = training length).\n\n| model |");
     size_t n = 0;
@@ -578,21 +739,115 @@ static void table_bca(out2 *o, const plan *p, const results *r) {
             both(o, "| %s%s |", p->schemes[si], m ? " + bca" : "");
             for (size_t li = 0; li < p->n_lengths; li++) {
                 if (p->lengths[li] <= p->train_len) continue;
-                char b[128];
-                lext_interval iv = ppl_iv(r->eval[si], p->lengths[li], mode);
-                iv.est = r->eval[si] ? ppl_of(r->eval[si], p->lengths[li], mode) : NAN;
-                fmt_iv(b, sizeof b, &iv, 2);
+                char b[160];
+                fmt_cell(b, sizeof b, fam_of(p, r->eval[d][si]), p->lengths[li], mode);
                 both(o, " %s |", b);
             }
             both(o, "\n");
         }
+    cell_command(o, p, d, p->dom[d].dir, p->lengths, p->n_lengths, "causal,bca");
 }
 
-static void table_res(out2 *o, const plan *p, const results *r) {
+/* bca and window far past the training length: both are linear in length. */
+static void table_long(out2 *o, const plan *p, const results *r, size_t d) {
+    if (p->n_long == 0) return;
+    int64_t ls[MAX_LONG + 1];
+    const size_t n = long_set(p, ls);
+    char sfx[64];
+    /* how many documents are that long: few documents, wide intervals (one: none) */
+    size_t n_docs = 0;
+    for (size_t si = 0; si < p->n_schemes && !n_docs; si++) {
+        cell_docs c;
+        if (cell_docs_of(fam_of(p, r->lng[d][si]), ls[n - 1], "bca", &c)) {
+            n_docs = c.n_docs;
+            cell_docs_free(&c);
+        }
+    }
+    both(o, "\n### Longer lengths: bca and window%s\n\n", dom_suffix(p, d, sfx, sizeof sfx));
+    both(o, "bca (block = training length) and a sliding window of the training length cost time "
+            "linear in length, so they run further. These cells use the first %lld bytes of each of "
+            "the %zu test document%s that long (other documents than the tables above, which use the "
+            "first %lld); at the training length both masks equal full attention, the baseline on "
+            "these documents. Growth: perplexity at %lld over that at %lld, paired interval.\n\n| model |",
+         (long long)ls[n - 1], n_docs, n_docs == 1 ? "" : "s", (long long)p->lengths[p->n_lengths - 1], (long long)ls[n - 1],
+         (long long)p->train_len);
+    for (size_t i = 0; i < n; i++) both(o, " %lld (%gx) |", (long long)ls[i], (double)ls[i] / (double)p->train_len);
+    both(o, " growth |\n|---|");
+    for (size_t i = 0; i <= n; i++) both(o, "---|");
+    both(o, "\n");
+    for (size_t si = 0; si < p->n_schemes; si++)
+        for (int m = 0; m < 2; m++) {
+            const char *mode = m ? "window" : "bca";
+            family f = fam_of(p, r->lng[d][si]);
+            both(o, "| %s + %s |", p->schemes[si], mode);
+            for (size_t i = 0; i < n; i++) {
+                char b[160];
+                fmt_cell(b, sizeof b, f, ls[i], mode);
+                both(o, " %s |", b);
+            }
+            char b[128];
+            lext_interval g = ratio_iv(f, ls[n - 1], mode, f, ls[0], mode);
+            g.est = fam_ppl(f, ls[n - 1], mode) / fam_ppl(f, ls[0], mode);
+            fmt_iv(b, sizeof b, &g, 3);
+            both(o, " %s |\n", b);
+        }
+    cell_command(o, p, d, p->dom[d].dir, ls, n, "bca,window");
+}
+
+/* Domain 0's models on domain 1's test split, beside domain 1's own models. */
+static void table_cross(out2 *o, const plan *p, const results *r) {
+    if (p->n_dom < 2) return;
+    both(o, "\n### Cross-domain: trained on %s, tested on %s\n\n", p->dom[0].name, p->dom[1].name);
+    both(o, "Perplexity on %s's test split of the models trained on %s, with causal and bca "
+            "attention; growth (perplexity at %lld over that at the training length, paired "
+            "interval) beside that of the models trained on %s itself. Extrapolation can depend on "
+            "the domain: a scheme whose growth changes between the two columns does.\n\n",
+         p->dom[1].name, p->dom[0].name, (long long)p->lengths[p->n_lengths - 1], p->dom[1].name);
+    both(o, "| model |");
+    for (size_t li = 0; li < p->n_lengths; li++) both(o, " %lld |", (long long)p->lengths[li]);
+    both(o, " growth | growth, in-domain |\n|---|");
+    for (size_t li = 0; li <= p->n_lengths + 1; li++) both(o, "---|");
+    both(o, "\n");
+    const int64_t Lmax = p->lengths[p->n_lengths - 1];
+    for (size_t si = 0; si < p->n_schemes; si++)
+        for (int m = 0; m < 2; m++) {
+            const char *mode = m ? "bca" : "causal";
+            family f = fam_of(p, r->cross[si]), own = fam_of(p, r->eval[1][si]);
+            both(o, "| %s%s |", p->schemes[si], m ? " + bca" : "");
+            char b[160];
+            for (size_t li = 0; li < p->n_lengths; li++) {
+                fmt_cell(b, sizeof b, f, p->lengths[li], mode);
+                both(o, " %s |", b);
+            }
+            lext_interval g = ratio_iv(f, Lmax, mode, f, p->train_len, mode);
+            g.est = fam_ppl(f, Lmax, mode) / fam_ppl(f, p->train_len, mode);
+            fmt_iv(b, sizeof b, &g, 3);
+            both(o, " %s |", b);
+            g = ratio_iv(own, Lmax, mode, own, p->train_len, mode);
+            g.est = fam_ppl(own, Lmax, mode) / fam_ppl(own, p->train_len, mode);
+            fmt_iv(b, sizeof b, &g, 3);
+            both(o, " %s |\n", b);
+        }
+    cell_command(o, p, 0, p->dom[1].dir, p->lengths, p->n_lengths, "causal,bca");
+}
+
+/* mean over seeds of a resolution report's mean_R; NAN when one is missing */
+static double res_mean(const plan *p, const results *r, size_t d, size_t si, size_t k, int m) {
+    double s = 0;
+    for (int64_t q = 0; q < p->seeds; q++) {
+        if (!r->res[d][si][q][k][m]) return NAN;
+        s += num_of(r->res[d][si][q][k][m], "mean_R");
+    }
+    return s / (double)p->seeds;
+}
+
+static void table_res(out2 *o, const plan *p, const results *r, size_t d) {
     if (p->n_res == 0) return;
-    both(o, "\n### Attention resolution (as the paper's Table 3)\n\n");
-    both(o, "Mean over layers of R (Eq. 3) on the expected score by distance (Eq. 11), test split. "
-            "R < 1 always under Eq. 3, so the paper's 1.08 compares only relatively.\n\n| model |");
+    char sfx[64];
+    both(o, "\n### Attention resolution (as the paper's Table 3)%s\n\n", dom_suffix(p, d, sfx, sizeof sfx));
+    both(o, "Mean over layers of R (Eq. 3) on the expected score by distance (Eq. 11), test split%s. "
+            "R < 1 always under Eq. 3, so the paper's 1.08 compares only relatively.\n\n| model |",
+         p->seeds > 1 ? ", mean over the seeds" : "");
     for (size_t k = 0; k < p->n_res; k++) both(o, " R at %lld |", (long long)p->res_lengths[k]);
     for (size_t k = 0; k < p->n_res; k++)
         if (p->res_lengths[k] > p->train_len) both(o, " R at %lld, bca |", (long long)p->res_lengths[k]);
@@ -603,16 +858,21 @@ static void table_res(out2 *o, const plan *p, const results *r) {
         both(o, "| %s |", paper_name(p->schemes[si]));
         char b[32];
         for (size_t k = 0; k < p->n_res; k++) {
-            fmt_num(b, sizeof b, r->res[si][k][0] ? num_of(r->res[si][k][0], "mean_R") : NAN, -3);
+            fmt_num(b, sizeof b, res_mean(p, r, d, si, k, 0), -3);
             both(o, " %s |", b);
         }
         for (size_t k = 0; k < p->n_res; k++)
             if (p->res_lengths[k] > p->train_len) {
-                fmt_num(b, sizeof b, r->res[si][k][1] ? num_of(r->res[si][k][1], "mean_R") : NAN, -3);
+                fmt_num(b, sizeof b, res_mean(p, r, d, si, k, 1), -3);
                 both(o, " %s |", b);
             }
         both(o, "\n");
     }
+    char id[96];
+    model_id(id, sizeof id, p, d, 0, 0);
+    both(o, "\nAny cell: `lext resolution --model %s/models/MODEL.safetensors --data %s/test --length L "
+            "--attn causal|bca` prints it (MODEL as in `%s`).\n",
+         p->out, p->dom[d].dir, id);
 }
 
 static int scheme_index(const plan *p, const char *name) {
@@ -621,16 +881,113 @@ static int scheme_index(const plan *p, const char *name) {
     return -1;
 }
 
+/* ---- the learning-rate sweep ---------------------------------------------------------- */
+
+static int64_t sweep_steps(const plan *p) {
+    const int64_t s = (int64_t)llround((double)p->steps * p->sweep_frac);
+    return s < 1 ? 1 : s;
+}
+
+/* the shortest decimal that reads back as the same double: commands and names are exact */
+static void fmt_exact(char *b, size_t n, double v) {
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(b, n, "%.*g", digits, v);
+        if (strtod(b, NULL) == v) break;
+    }
+}
+
+static double sweep_ppl(const results *r, const plan *p, size_t si, size_t k) {
+    return r->sweep[si][k] ? ppl_of(r->sweep[si][k], p->train_len, "causal") : NAN;
+}
+
+/* index of the best rate of scheme si by validation perplexity, or -1 */
+static int sweep_best(const results *r, const plan *p, size_t si) {
+    int best = -1;
+    for (size_t k = 0; k < p->n_sweep; k++) {
+        const double v = sweep_ppl(r, p, si, k);
+        if (isfinite(v) && (best < 0 || v < sweep_ppl(r, p, si, (size_t)best))) best = (int)k;
+    }
+    return best;
+}
+
+static int sweep_shared(const plan *p) {
+    for (size_t k = 0; k < p->n_sweep; k++)
+        if (p->sweep[k] == p->lr) return (int)k;
+    return -1;
+}
+
+/* ppl(shared rate) / ppl(best rate) of scheme si on the validation documents, paired */
+static lext_interval sweep_gap(const results *r, const plan *p, size_t si) {
+    const int b = sweep_best(r, p, si), s = sweep_shared(p);
+    if (b < 0 || s < 0) return NO_INTERVAL;
+    family fs = {&r->sweep[si][s], 1}, fb = {&r->sweep[si][b], 1};
+    lext_interval iv = ratio_iv(fs, p->train_len, "causal", fb, p->train_len, "causal");
+    iv.est = sweep_ppl(r, p, si, (size_t)s) / sweep_ppl(r, p, si, (size_t)b);
+    return iv;
+}
+
+/* Decides each scheme's rate from the sweep: the shared lr for every scheme when, for every
+ * scheme, it is within noise of that scheme's best (the paired interval of their ratio
+ * reaches 1); otherwise each scheme's best. Returns true when the shared rate stays. */
+static bool sweep_decide(plan *p, const results *r) {
+    bool shared = true;
+    for (size_t si = 0; si < p->n_schemes; si++) {
+        const lext_interval g = sweep_gap(r, p, si);
+        shared &= isfinite(g.lo) && g.lo <= 1.0;
+    }
+    for (size_t si = 0; si < p->n_schemes; si++) {
+        const int b = sweep_best(r, p, si);
+        p->lr_of[si] = shared || b < 0 ? p->lr : p->sweep[b];
+    }
+    return shared;
+}
+
+static void table_sweep(out2 *o, const plan *p, const results *r, bool shared) {
+    if (p->n_sweep == 0) return;
+    both(o, "\n### Learning-rate sweep\n\n");
+    both(o, "Each scheme trained for %lld steps (%g of the budget's %lld, its own warm-up and cosine) "
+            "at each rate, seed %lld, on %s; validation perplexity at the training length [95%% "
+            "interval over the validation documents]. The last column is the shared rate %g "
+            "against the scheme's best, paired on the same documents: within noise when its "
+            "interval reaches 1.\n\n| model |",
+         (long long)sweep_steps(p), p->sweep_frac, (long long)p->steps, (long long)p->seed,
+         p->dom[0].name, p->lr);
+    for (size_t k = 0; k < p->n_sweep; k++) both(o, " lr %g |", p->sweep[k]);
+    both(o, " shared / best |\n|---|");
+    for (size_t k = 0; k <= p->n_sweep; k++) both(o, "---|");
+    both(o, "\n");
+    for (size_t si = 0; si < p->n_schemes; si++) {
+        const int best = sweep_best(r, p, si);
+        both(o, "| %s |", p->schemes[si]);
+        char b[160];
+        for (size_t k = 0; k < p->n_sweep; k++) {
+            family f = {&r->sweep[si][k], 1};
+            fmt_cell(b, sizeof b, f, p->train_len, "causal");
+            both(o, (int)k == best ? " **%s** |" : " %s |", b);
+        }
+        lext_interval g = sweep_gap(r, p, si);
+        fmt_iv(b, sizeof b, &g, 3);
+        both(o, " %s |\n", b);
+    }
+    both(o, "\n%s\n", shared ? "The shared rate is within noise of every scheme's best, so every model trains with it."
+                             : "The shared rate is not within noise of some scheme's best, so every scheme trains "
+                               "with its own best rate (in bold).");
+}
+
+/* ---- claims ------------------------------------------------------------------------------ */
+
 /* ppl at the largest length / ppl at the training length, for a scheme and mode, with its
  * paired interval (the same test documents at both lengths) */
-static lext_interval growth_iv(const plan *p, const results *r, const char *scheme,
+static lext_interval growth_iv(const plan *p, const results *r, size_t d, const char *scheme,
                                const char *mode) {
     int si = scheme_index(p, scheme);
-    if (si < 0 || !r->eval[si]) return NO_INTERVAL;
+    if (si < 0) return NO_INTERVAL;
+    family f = fam_of(p, r->eval[d][si]);
+    if (!fam_ok(f)) return NO_INTERVAL;
     int64_t Lmax = p->lengths[0];
     for (size_t i = 0; i < p->n_lengths; i++) Lmax = p->lengths[i] > Lmax ? p->lengths[i] : Lmax;
-    lext_interval iv = ratio_iv(r->eval[si], Lmax, mode, r->eval[si], p->train_len, mode);
-    iv.est = ppl_of(r->eval[si], Lmax, mode) / ppl_of(r->eval[si], p->train_len, mode);
+    lext_interval iv = ratio_iv(f, Lmax, mode, f, p->train_len, mode);
+    iv.est = fam_ppl(f, Lmax, mode) / fam_ppl(f, p->train_len, mode);
     return iv;
 }
 
@@ -658,24 +1015,25 @@ static lext_verdict all_of(lext_verdict acc, lext_verdict v) {
     return LEXT_VERDICT_HOLDS;
 }
 
-static void write_claims(FILE *md, const plan *p, const results *r) {
+static void write_claims(FILE *md, const plan *p, const results *r, size_t d) {
     int64_t Lmax = p->lengths[0];
     for (size_t i = 0; i < p->n_lengths; i++) Lmax = p->lengths[i] > Lmax ? p->lengths[i] : Lmax;
     double mult = (double)Lmax / (double)p->train_len;
-    fprintf(md, "\n## Which of the paper's claims held here\n\n");
+    if (p->n_dom > 1) fprintf(md, "### %s\n\n", p->dom[d].name);
     fprintf(md, "Growth = perplexity at %lld (%gx) divided by perplexity at the training length %lld, "
                 "with its 95%% interval from a paired bootstrap over the test documents (the same "
-                "documents at both lengths; %d resamples, seed %u). A claim **holds** or **fails** "
+                "documents at both lengths%s; %d resamples, seed %u). A claim **holds** or **fails** "
                 "only when its whole interval is on one side of its threshold; otherwise it is **not "
                 "resolved at this budget**. Thresholds are stated with each claim; they are ours, not "
                 "the paper's.\n\n",
-            (long long)Lmax, mult, (long long)p->train_len, BOOT_RESAMPLES,
-            (unsigned)LEXT_BOOTSTRAP_SEED);
+            (long long)Lmax, mult, (long long)p->train_len,
+            p->seeds > 1 ? "; seeds resampled too, so the seed-to-seed spread widens it" : "",
+            BOOT_RESAMPLES, (unsigned)LEXT_BOOTSTRAP_SEED);
     fprintf(md, "| model | growth, causal | growth, bca |\n|---|---|---|\n");
     for (size_t si = 0; si < p->n_schemes; si++) {
         char a[128], b[128];
-        lext_interval ga = growth_iv(p, r, p->schemes[si], "causal"),
-                      gb = growth_iv(p, r, p->schemes[si], "bca");
+        lext_interval ga = growth_iv(p, r, d, p->schemes[si], "causal"),
+                      gb = growth_iv(p, r, d, p->schemes[si], "bca");
         fmt_iv(a, sizeof a, &ga, 3);
         fmt_iv(b, sizeof b, &gb, 3);
         fprintf(md, "| %s | %s | %s |\n", p->schemes[si], a, b);
@@ -684,126 +1042,151 @@ static void write_claims(FILE *md, const plan *p, const results *r) {
     /* a model that did not learn says little about extrapolation: say so */
     double best1 = INFINITY;
     for (size_t si = 0; si < p->n_schemes; si++)
-        if (r->eval[si]) best1 = fmin(best1, ppl_of(r->eval[si], p->train_len, "causal"));
+        best1 = fmin(best1, fam_ppl(fam_of(p, r->eval[d][si]), p->train_len, "causal"));
     for (size_t si = 0; si < p->n_schemes; si++) {
-        double v = r->eval[si] ? ppl_of(r->eval[si], p->train_len, "causal") : NAN;
+        double v = fam_ppl(fam_of(p, r->eval[d][si]), p->train_len, "causal");
         if (isfinite(v) && v > 2 * best1)
             fprintf(md, "Note: %s reached perplexity %.2f at the training length, more than twice "
                         "the best model's %.2f: it learned little at this budget, so its growth "
                         "numbers say little about extrapolation.\n\n",
                     p->schemes[si], v, best1);
     }
-    char d[512];
+    char d_[512];
     lext_interval g;
     /* 1. LeX keeps falling with length past l: each step's paired ratio <= 1.005 */
     int xi = scheme_index(p, "xpos");
-    if (xi >= 0 && r->eval[xi]) {
+    family fx = xi >= 0 ? fam_of(p, r->eval[d][xi]) : (family){NULL, 0};
+    if (xi >= 0 && fam_ok(fx)) {
         lext_verdict v = LEXT_VERDICT_HOLDS;
         int64_t prevL = p->train_len;
         double worst_hi = -INFINITY;
         for (size_t i = 0; i < p->n_lengths; i++)
             if (p->lengths[i] > p->train_len) {
-                lext_interval st = ratio_iv(r->eval[xi], p->lengths[i], "bca", r->eval[xi], prevL, "bca");
+                lext_interval st = ratio_iv(fx, p->lengths[i], "bca", fx, prevL, "bca");
                 v = all_of(v, lext_judge(&st, 1.005, false));
                 worst_hi = fmax(worst_hi, st.hi);
                 prevL = p->lengths[i];
             }
-        g = growth_iv(p, r, "xpos", "bca");
-        snprintf(d, sizeof d, "growth %.3f [%.3f, %.3f]; holds when every step to a longer length "
-                              "has a ratio below 1.005 (largest upper bound %.4f)",
+        g = growth_iv(p, r, d, "xpos", "bca");
+        snprintf(d_, sizeof d_, "growth %.3f [%.3f, %.3f]; holds when every step to a longer length "
+                                "has a ratio below 1.005 (largest upper bound %.4f)",
                  g.est, g.lo, g.hi, worst_hi);
         claim(md, "LeX (xpos + bca) perplexity keeps falling (or stays level) as length grows past the training length",
-              g.est, v, d);
+              g.est, v, d_);
     } else
         claim(md, "LeX (xpos + bca) perplexity keeps falling", NAN, LEXT_VERDICT_UNRESOLVED, "");
     /* 2. rope and absolute explode without bca */
-    g = growth_iv(p, r, "rope", "causal");
-    snprintf(d, sizeof d, "growth %.3f [%.3f, %.3f]; holds means growth > 2", g.est, g.lo, g.hi);
-    claim(md, "RoPE without bca degrades sharply past the training length", g.est, lext_judge(&g, 2, true), d);
-    g = growth_iv(p, r, "sinusoidal", "causal");
-    snprintf(d, sizeof d, "growth %.3f [%.3f, %.3f]; holds means growth > 2", g.est, g.lo, g.hi);
+    g = growth_iv(p, r, d, "rope", "causal");
+    snprintf(d_, sizeof d_, "growth %.3f [%.3f, %.3f]; holds means growth > 2", g.est, g.lo, g.hi);
+    claim(md, "RoPE without bca degrades sharply past the training length", g.est, lext_judge(&g, 2, true), d_);
+    g = growth_iv(p, r, d, "sinusoidal", "causal");
+    snprintf(d_, sizeof d_, "growth %.3f [%.3f, %.3f]; holds means growth > 2", g.est, g.lo, g.hi);
     claim(md, "Absolute (sinusoidal) position embeddings without bca degrade sharply", g.est,
-          lext_judge(&g, 2, true), d);
+          lext_judge(&g, 2, true), d_);
     /* 3. xpos without bca degrades less than rope: the two growth intervals (not paired
      * across models: each is a ratio within one model) must not overlap */
-    lext_interval gx = growth_iv(p, r, "xpos", "causal"), gr = growth_iv(p, r, "rope", "causal");
+    lext_interval gx = growth_iv(p, r, d, "xpos", "causal"), gr = growth_iv(p, r, d, "rope", "causal");
     lext_verdict v3 = !(gx.lo <= gx.hi && gr.lo <= gr.hi) ? LEXT_VERDICT_UNRESOLVED
                       : gx.hi < gr.lo                     ? LEXT_VERDICT_HOLDS
                       : gx.lo > gr.hi                     ? LEXT_VERDICT_FAILS
                                                           : LEXT_VERDICT_UNRESOLVED;
-    snprintf(d, sizeof d, "xpos growth %.3f [%.3f, %.3f] against rope's %.3f [%.3f, %.3f]; holds when "
-                          "the intervals do not overlap and xpos's is lower",
+    snprintf(d_, sizeof d_, "xpos growth %.3f [%.3f, %.3f] against rope's %.3f [%.3f, %.3f]; holds when "
+                            "the intervals do not overlap and xpos's is lower",
              gx.est, gx.lo, gx.hi, gr.est, gr.lo, gr.hi);
-    claim(md, "XPOS without bca degrades less than RoPE", gx.est + gr.est, v3, d);
+    claim(md, "XPOS without bca degrades less than RoPE", gx.est + gr.est, v3, d_);
     /* 4. alibi stays flat */
-    g = growth_iv(p, r, "alibi", "causal");
-    snprintf(d, sizeof d, "growth %.3f [%.3f, %.3f]; holds means the interval lies within 10%% of 1",
+    g = growth_iv(p, r, d, "alibi", "causal");
+    snprintf(d_, sizeof d_, "growth %.3f [%.3f, %.3f]; holds means the interval lies within 10%% of 1",
              g.est, g.lo, g.hi);
-    claim(md, "ALiBi stays flat without bca", g.est, judge_band(&g, 0.9, 1.1), d);
+    claim(md, "ALiBi stays flat without bca", g.est, judge_band(&g, 0.9, 1.1), d_);
     /* 5. bca rescues rope */
-    g = growth_iv(p, r, "rope", "bca");
-    snprintf(d, sizeof d, "growth %.3f [%.3f, %.3f]; holds means growth < 1.1", g.est, g.lo, g.hi);
-    claim(md, "bca lets RoPE extrapolate (the paper's Table 5)", g.est, lext_judge(&g, 1.1, false), d);
+    g = growth_iv(p, r, d, "rope", "bca");
+    snprintf(d_, sizeof d_, "growth %.3f [%.3f, %.3f]; holds means growth < 1.1", g.est, g.lo, g.hi);
+    claim(md, "bca lets RoPE extrapolate (the paper's Table 5)", g.est, lext_judge(&g, 1.1, false), d_);
     /* 6. LeX best at the longest length: the paired ratio LeX / best other < 1 */
-    if (xi >= 0 && r->eval[xi]) {
-        double lex = ppl_of(r->eval[xi], Lmax, "bca"), best = INFINITY;
+    if (xi >= 0 && fam_ok(fx)) {
+        double lex = fam_ppl(fx, Lmax, "bca"), best = INFINITY;
         int bs = -1, bm = 0;
         for (size_t si = 0; si < p->n_schemes; si++)
             for (int m = 0; m < 2; m++) {
                 if ((int)si == xi && m == 1) continue;
-                double v = r->eval[si] ? ppl_of(r->eval[si], Lmax, m ? "bca" : "causal") : NAN;
+                double v = fam_ppl(fam_of(p, r->eval[d][si]), Lmax, m ? "bca" : "causal");
                 if (v < best) best = v, bs = (int)si, bm = m;
             }
         lext_interval q = bs < 0 ? NO_INTERVAL
-                                 : ratio_iv(r->eval[xi], Lmax, "bca", r->eval[bs], Lmax,
+                                 : ratio_iv(fx, Lmax, "bca", fam_of(p, r->eval[d][bs]), Lmax,
                                             bm ? "bca" : "causal");
         q.est = lex / best;
-        snprintf(d, sizeof d, "LeX %.3f, best other %.3f (%s%s); paired ratio %.4f [%.4f, %.4f], "
-                              "holds means below 1",
+        snprintf(d_, sizeof d_, "LeX %.3f, best other %.3f (%s%s); paired ratio %.4f [%.4f, %.4f], "
+                                "holds means below 1",
                  lex, best, bs < 0 ? "" : p->schemes[bs], bm ? " + bca" : "", q.est, q.lo, q.hi);
         claim(md, "LeX has the lowest perplexity at the longest length", lex,
-              lext_judge(&q, 1.0, false), d);
+              lext_judge(&q, 1.0, false), d_);
     }
-    /* 7. resolution: one number per model, no interval over documents yet */
+    /* 7. resolution: one number per model; across seeds, a sign test */
     int ri = scheme_index(p, "rope");
-    if (xi >= 0 && ri >= 0 && p->n_res > 0 && r->res[xi][0][0] && r->res[ri][0][0]) {
-        double a = num_of(r->res[xi][0][0], "mean_R"), b = num_of(r->res[ri][0][0], "mean_R");
-        snprintf(d, sizeof d, "xpos %.3g, rope %.3g at %lld; a point comparison, with no interval "
-                              "(the resolution is not computed per document)",
-                 a, b, (long long)p->res_lengths[0]);
-        fprintf(md, "- XPOS has a higher attention resolution than RoPE (Table 3): **%s, without an "
-                    "interval** (%s).\n",
-                a > b ? "higher" : "not higher", d);
+    if (xi >= 0 && ri >= 0 && p->n_res > 0) {
+        int higher = 0, n = 0;
+        for (int64_t q = 0; q < p->seeds; q++)
+            if (r->res[d][xi][q][0][0] && r->res[d][ri][q][0][0]) {
+                n++;
+                higher += num_of(r->res[d][xi][q][0][0], "mean_R") > num_of(r->res[d][ri][q][0][0], "mean_R");
+            }
+        if (n > 0) {
+            const double a = res_mean(p, r, d, (size_t)xi, 0, 0), b = res_mean(p, r, d, (size_t)ri, 0, 0);
+            /* one-sided sign test over seeds: all n seeds agree by chance with p = 2^-n */
+            const bool decisive = n >= 5;
+            const char *v = !decisive ? (a > b ? "higher, without an interval" : "not higher, without an interval")
+                            : higher == n ? "holds"
+                            : higher == 0 ? "fails"
+                                          : "not resolved at this budget";
+            snprintf(d_, sizeof d_, "xpos %.3g, rope %.3g at %lld%s; xpos higher in %d of %d seeds; %s",
+                     a, b, (long long)p->res_lengths[0], n > 1 ? " (means over seeds)" : "", higher, n,
+                     decisive ? "a sign test over the seeds: holds when every seed agrees (one-sided p = 2^-n < 0.05)"
+                              : "a point comparison: the resolution is not computed per document, and a "
+                                "sign test over seeds needs at least 5 (--seeds 5)");
+            fprintf(md, "- XPOS has a higher attention resolution than RoPE (Table 3): **%s** (%s).\n", v, d_);
+        }
     }
+    fprintf(md, "\n");
 }
 
 /* Returns 0, or 1 after printing when REPORT.md could not be written whole. */
-static int write_report(const plan *p, const results *r, const char *cmds_path, double seconds,
-                        double step_seconds, const char *corpus_info) {
+static int write_report(const plan *p, const results *r, bool shared_lr, const char *cmds_path,
+                        double seconds, double step_seconds, char corpus_info[][2048]) {
     char path[1100];
     snprintf(path, sizeof path, "%s/REPORT.md", p->out);
     FILE *md = fopen(path, "w");
     if (!md) return cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
     fprintf(md, "# lext experiment: length extrapolation at CPU scale\n\n");
-    fprintf(md, "This run trains one byte-level model per position scheme with the same budget, data "
-                "order and seed, then evaluates each on the test split at 1x to %gx the training "
-                "length with full causal attention and with blockwise causal attention (bca), "
-                "following the protocol of Sun et al. (2022), \"A Length-Extrapolatable Transformer\".\n\n",
+    fprintf(md, "This run trains %s per position scheme with the same budget and data order, then "
+                "evaluates each on the test split at 1x to %gx the training length with full causal "
+                "attention and with blockwise causal attention (bca), following the protocol of Sun "
+                "et al. (2022), \"A Length-Extrapolatable Transformer\".\n\n",
+            p->seeds > 1 ? "several byte-level models (one per seed)" : "one byte-level model",
             (double)p->lengths[p->n_lengths - 1] / (double)p->train_len);
     char el[32], st[32];
     fmt_duration(el, sizeof el, seconds);
     fmt_duration(st, sizeof st, step_seconds);
     fprintf(md, "## Setup\n\n");
-    fprintf(md, "- corpus: %s\n", corpus_info);
+    for (size_t d = 0; d < p->n_dom; d++) fprintf(md, "- corpus: %s\n", corpus_info[d]);
     fprintf(md, "- model: %lld layers, %lld heads, dim %lld, ffn %lld, byte-level (256 tokens), tied embedding; "
                 "sinusoidal and learned add their positions to token embeddings scaled by sqrt(dim) "
                 "(`--embed-scale`)\n",
             (long long)p->layers, (long long)p->heads, (long long)p->dim,
             (long long)(p->ffn ? p->ffn : 4 * p->dim));
+    char lr[160];
+    if (p->n_sweep && !shared_lr) snprintf(lr, sizeof lr, "lr per scheme from the sweep below");
+    else snprintf(lr, sizeof lr, "lr %g%s", p->lr, p->n_sweep ? " (the sweep below found it within noise of each scheme's best)" : "");
     fprintf(md, "- training: length %lld, batch %lld, %lld steps (budget %gx), %.1f M tokens per model, "
-                "AdamW lr %g, warm-up then cosine, seed %lld, the same data order for every scheme\n",
+                "AdamW %s, warm-up then cosine, ",
             (long long)p->train_len, (long long)p->batch, (long long)p->steps, p->budget,
-            (double)(p->steps * p->batch * p->train_len) / 1e6, p->lr, (long long)p->seed);
+            (double)(p->steps * p->batch * p->train_len) / 1e6, lr);
+    if (p->seeds > 1)
+        fprintf(md, "%lld seeds (%lld to %lld: each its own initialisation and data order, the same "
+                    "for every scheme)\n",
+                (long long)p->seeds, (long long)p->seed, (long long)(p->seed + p->seeds - 1));
+    else fprintf(md, "seed %lld, the same data order for every scheme\n", (long long)p->seed);
     fprintf(md, "- evaluation: the first %lld bytes of every test document that long, split into "
                 "segments of each length, each segment from a fresh context\n",
             (long long)p->lengths[p->n_lengths - 1]);
@@ -812,19 +1195,32 @@ static int write_report(const plan *p, const results *r, const char *cmds_path, 
             st, sysconf(_SC_NPROCESSORS_ONLN), el);
     out2 o = {md};
     printf("\n");
-    table_ppl(&o, p, r);
-    table_bca(&o, p, r);
-    table_res(&o, p, r);
-    fprintf(md, "\n## Pictures\n\n![perplexity by length](ppl.svg)\n\n");
-    for (size_t si = 0; si < p->n_schemes; si++)
-        for (size_t k = 0; k < p->n_res; k++)
-            for (int m = 0; m < 2; m++) {
-                if (m == 1 && p->res_lengths[k] <= p->train_len) continue;
-                fprintf(md, "- [expected score by distance, %s at %lld%s](resolution/%s-%lld%s.svg)\n",
-                        p->schemes[si], (long long)p->res_lengths[k], m ? ", bca" : "", p->schemes[si],
-                        (long long)p->res_lengths[k], m ? "-bca" : "");
-            }
-    write_claims(md, p, r);
+    table_sweep(&o, p, r, shared_lr);
+    for (size_t d = 0; d < p->n_dom; d++) {
+        table_ppl(&o, p, r, d);
+        table_bca(&o, p, r, d);
+        table_long(&o, p, r, d);
+        table_res(&o, p, r, d);
+    }
+    table_cross(&o, p, r);
+    fprintf(md, "\n## Pictures\n\n");
+    for (size_t d = 0; d < p->n_dom; d++)
+        fprintf(md, "![perplexity by length%s%s](%s%sppl.svg)\n\n", p->n_dom > 1 ? ", " : "",
+                p->n_dom > 1 ? p->dom[d].name : "",
+                p->n_dom > 1 ? p->dom[d].name : "", p->n_dom > 1 ? "-" : "");
+    for (size_t d = 0; d < p->n_dom; d++)
+        for (size_t si = 0; si < p->n_schemes; si++)
+            for (size_t k = 0; k < p->n_res; k++)
+                for (int m = 0; m < 2; m++) {
+                    if (m == 1 && p->res_lengths[k] <= p->train_len) continue;
+                    char id[96];
+                    model_id(id, sizeof id, p, d, si, 0);
+                    fprintf(md, "- [expected score by distance, %s at %lld%s](resolution/%s-%lld%s.svg)\n",
+                            id, (long long)p->res_lengths[k], m ? ", bca" : "", id,
+                            (long long)p->res_lengths[k], m ? "-bca" : "");
+                }
+    fprintf(md, "\n## Which of the paper's claims held here\n\n");
+    for (size_t d = 0; d < p->n_dom; d++) write_claims(md, p, r, d);
     fprintf(md, "\n## Exact commands\n\nEach step of this run, in order (`lext` is the binary that ran "
                 "them; rerunning `lext experiment` with the same options skips completed steps):\n\n```\n");
     FILE *c = fopen(cmds_path, "r");
@@ -869,16 +1265,165 @@ static int parse_budget(const char *s, double *out) {
     return 0;
 }
 
+/* --corpus: a name (pydoc, linux: corpora/NAME, built when missing), both (the two), a
+ * corpus directory, or two of these separated by a comma ("corpora/pydoc,my/corpus"): with
+ * two, each trains its models and the first's are also tested on the second's test split.
+ * A directory in a pair must hold a corpus already; its base name names it (in model ids
+ * and tables), so the two names must differ. */
+static int parse_corpus(plan *p, const char *s) {
+    static const char *names[] = {"pydoc", "linux"};
+    if (!*s) return cli_error(cmd, "--corpus: expects pydoc, linux, both or a corpus directory");
+    char buf[2 * sizeof p->dom[0].dir], *w[MAX_DOMAINS + 1];
+    if (strcmp(s, "both") == 0) s = "pydoc,linux";
+    if (strlen(s) >= sizeof buf) return cli_error(cmd, "--corpus: the path is too long");
+    snprintf(buf, sizeof buf, "%s", s);
+    size_t n = 0;
+    for (char *t = buf, *c; n <= MAX_DOMAINS; t = c + 1) {
+        w[n++] = t;
+        if (!(c = strchr(t, ','))) break;
+        *c = 0;
+    }
+    if (n > MAX_DOMAINS) return cli_error(cmd, "--corpus: at most %d corpora, separated by a comma", MAX_DOMAINS);
+    p->n_dom = n;
+    for (size_t i = 0; i < n; i++) {
+        domain *d = &p->dom[i];
+        if (!*w[i]) return cli_error(cmd, "--corpus: an empty corpus name in '%s'", s);
+        bool named = false;
+        for (int k = 0; k < 2; k++)
+            if (strcmp(w[i], names[k]) == 0) {
+                snprintf(d->dir, sizeof d->dir, "corpora/%s", names[k]);
+                snprintf(d->name, sizeof d->name, "%s", names[k]);
+                named = true;
+            }
+        if (named) continue;
+        if (strlen(w[i]) >= sizeof d->dir) return cli_error(cmd, "--corpus: the path is too long");
+        snprintf(d->dir, sizeof d->dir, "%s", w[i]);
+        if (n == 1) continue; /* one directory: built as corpus_name (pydoc) when missing */
+        char cj[sizeof d->dir + 16];
+        snprintf(cj, sizeof cj, "%s/corpus.json", d->dir);
+        if (!exists(cj))
+            return cli_error(cmd, "--corpus: %s holds no corpus (no corpus.json); make one with "
+                                  "`lext corpus pydoc|linux DIR` or `lext corpus --from SRC DIR`", d->dir);
+        size_t e = strlen(d->dir);
+        while (e > 1 && d->dir[e - 1] == '/') e--;
+        size_t b = e;
+        while (b > 0 && d->dir[b - 1] != '/') b--;
+        if (e - b == 0 || e - b >= sizeof d->name)
+            return cli_error(cmd, "--corpus: %s needs a base name of 1 to %zu characters", d->dir,
+                             sizeof d->name - 1);
+        for (size_t k = b; k < e; k++) {
+            const char c = d->dir[k];
+            d->name[k - b] = (isalnum((unsigned char)c) || c == '.' || c == '_') ? c : '_';
+        }
+        d->name[e - b] = 0;
+    }
+    if (n == 2 && strcmp(p->dom[0].name, p->dom[1].name) == 0)
+        return cli_error(cmd, "--corpus: both corpora are named '%s'; give two different ones", p->dom[0].name);
+    return 0;
+}
+
+/* --lr-sweep 5e-4,1e-3,2e-3: the rates, the shared lr added when missing */
+static int parse_sweep(plan *p, const char *s) {
+    char buf[512], *w[MAX_SWEEP], err[128];
+    size_t n = 0;
+    if (strlen(s) >= sizeof buf) return cli_error(cmd, "--lr-sweep: the list is too long");
+    snprintf(buf, sizeof buf, "%s", s);
+    if (parse_word_list(buf, w, MAX_SWEEP - 1, &n, err, sizeof err) || n == 0)
+        return cli_error(cmd, "--lr-sweep: expects learning rates separated by commas, e.g. "
+                              "5e-4,1e-3,2e-3 (at most %d)", MAX_SWEEP - 1);
+    p->n_sweep = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v;
+        if (parse_f64(w[i], 1e-8, 10, &v, err, sizeof err))
+            return cli_error(cmd, "--lr-sweep: '%s' is not a learning rate in [1e-8, 10] (%s)", w[i], err);
+        for (size_t k = 0; k < p->n_sweep; k++)
+            if (p->sweep[k] == v) return cli_error(cmd, "--lr-sweep: %s is given twice", w[i]);
+        p->sweep[p->n_sweep++] = v;
+    }
+    return 0;
+}
+
+/* An eval report from an earlier run counts only when it has exactly the planned lengths. */
+static bool eval_has(const char *json, const int64_t *lengths, size_t n) {
+    cJSON *j = read_json(json);
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(j, "lengths");
+    bool ok = cJSON_IsArray(ls) && (size_t)cJSON_GetArraySize(ls) == n;
+    for (size_t i = 0; ok && i < n; i++) {
+        const cJSON *l = cJSON_GetArrayItem(ls, (int)i);
+        ok = cJSON_IsNumber(l) && l->valuedouble == (double)lengths[i];
+    }
+    /* intervals need the per-document sums (reports of older lext lack them) */
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "cells"), 0);
+    ok = ok && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c0, "doc_loss"));
+    cJSON_Delete(j);
+    return ok;
+}
+
+/* `lext train` of one model, fresh or resumed (the shared part of the sweep and the runs) */
+static void train_args(args *a, const plan *p, const domain *d, const run_spec *rs,
+                       const char *path, bool resume) {
+    arg(a, "lext"), arg(a, "train");
+    if (resume) {
+        /* --steps: the plan's schedule, also when an earlier run planned another */
+        arg(a, "--resume"), arg(a, "%s", path);
+        arg(a, "--steps"), arg(a, "%lld", (long long)rs->steps);
+    } else {
+        arg(a, "--data"), arg(a, "%s/train", d->dir);
+        arg(a, "--pos"), arg(a, "%s", rs->scheme);
+        if (embed_scaled(rs->scheme)) arg(a, "--embed-scale");
+        arg(a, "--layers"), arg(a, "%lld", (long long)p->layers);
+        arg(a, "--heads"), arg(a, "%lld", (long long)p->heads);
+        arg(a, "--dim"), arg(a, "%lld", (long long)p->dim);
+        if (p->ffn) arg(a, "--ffn"), arg(a, "%lld", (long long)p->ffn);
+        arg(a, "--train-len"), arg(a, "%lld", (long long)p->train_len);
+        arg(a, "--batch"), arg(a, "%lld", (long long)p->batch);
+        arg(a, "--steps"), arg(a, "%lld", (long long)rs->steps);
+        char lr[40];
+        fmt_exact(lr, sizeof lr, rs->lr);
+        arg(a, "--lr"), arg(a, "%s", lr);
+        if (p->warmup >= 0) arg(a, "--warmup"), arg(a, "%lld", (long long)p->warmup);
+        arg(a, "--seed"), arg(a, "%lld", (long long)rs->seed);
+        arg(a, "--out"), arg(a, "%s", path);
+    }
+    arg(a, "--val"), arg(a, "%s/valid", d->dir);
+    arg(a, "--val-batches"), arg(a, "4");
+    arg(a, "--save-every"), arg(a, "%lld", (long long)(rs->steps / 4 > 0 ? rs->steps / 4 : 1));
+    arg(a, "--log-every"), arg(a, "%lld", (long long)(rs->steps / 50 > 0 ? rs->steps / 50 : 1));
+    if (p->threads) arg(a, "--threads"), arg(a, "%lld", (long long)p->threads);
+}
+
+/* `lext eval` of one model on a test (or validation) directory */
+static void eval_args(args *a, const plan *p, const char *model, const char *data,
+                      const int64_t *lengths, size_t n, const char *modes, const char *json) {
+    char l[256];
+    lengths_csv(l, sizeof l, lengths, n);
+    arg(a, "lext"), arg(a, "eval"), arg(a, "--model"), arg(a, "%s", model);
+    arg(a, "--data"), arg(a, "%s", data);
+    arg(a, "--lengths"), arg(a, "%s", l);
+    arg(a, "--attn"), arg(a, "%s", modes);
+    arg(a, "--json"), arg(a, "%s", json);
+    if (p->threads) arg(a, "--threads"), arg(a, "%lld", (long long)p->threads);
+}
+
+/* One model of the plan: trained in this run (so its evaluations are redone too). */
+typedef bool trained_set[MAX_DOMAINS][MAX_SCHEMES][MAX_SEEDS];
+
 int cmd_experiment(int argc, char **argv) {
     plan p;
     plan_default(&p);
-    const char *out = NULL, *corpus = NULL, *config = NULL, *budget_s = "1x";
-    int64_t threads = 0;
+    const char *out = NULL, *corpus = NULL, *config = NULL, *budget_s = "1x", *sweep_s = NULL,
+               *long_s = NULL;
+    int64_t threads = 0, seeds = 0;
+    double sweep_frac = 0;
     bool fresh = false;
     cli_opt opts[] = {
         {"--out", OPT_STR, &out, 0, 0, "results directory [results]", 0},
-        {"--corpus", OPT_STR, &corpus, 0, 0, "corpus directory, built with lext corpus when missing [corpora/pydoc]", 0},
+        {"--corpus", OPT_STR, &corpus, 0, 0, "pydoc, linux, both (= pydoc,linux), a corpus directory, or two of these as A,B: each trains its models, A's are also tested on B; corpora/NAME is built when missing [pydoc]", 0},
         {"--budget", OPT_STR, &budget_s, 0, 0, "scale the training steps: 1x (about 15 minutes on 2 cores), 4x, 0.5x [1x]", 0},
+        {"--seeds", OPT_INT, &seeds, 1, MAX_SEEDS, "models per scheme, each its own initialisation and data order; intervals combine them [1]", 0},
+        {"--lr-sweep", OPT_STR, &sweep_s, 0, 0, "learning rates to try per scheme on the validation split first, e.g. 5e-4,1e-3,2e-3 (the shared rate is added)", 0},
+        {"--sweep-fraction", OPT_NUM, &sweep_frac, 0.001, 1, "the sweep's runs train this fraction of the steps [0.25]", 0},
+        {"--long", OPT_STR, &long_s, 0, 0, "lengths for bca and window only, past the table's [16384]; none: skip", 0},
         {"--config", OPT_STR, &config, 0, 0, "a JSON file naming other schemes, lengths, model shape, steps, corpus", 0},
         {"--fresh", OPT_FLAG, &fresh, 0, 0, "redo every step, even those already complete", 0},
         {"--threads", OPT_INT, &threads, 1, 4096, "threads [all cores]", 0},
@@ -887,24 +1432,48 @@ int cmd_experiment(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     if (config && plan_load(&p, config)) return 1;
     if (out) snprintf(p.out, sizeof p.out, "%s", out);
-    if (corpus) snprintf(p.corpus, sizeof p.corpus, "%s", corpus);
+    if (corpus && parse_corpus(&p, corpus)) return 1;
     if (parse_budget(budget_s, &p.budget)) return 1;
+    if (seeds) p.seeds = seeds;
+    if (sweep_s && parse_sweep(&p, sweep_s)) return 1;
+    if (sweep_frac != 0) {
+        if (!(sweep_frac > 0 && sweep_frac <= 1)) return cli_error(cmd, "--sweep-fraction must be in (0, 1]");
+        if (!sweep_s && p.n_sweep == 0) return cli_error(cmd, "--sweep-fraction applies to --lr-sweep only: add it");
+        p.sweep_frac = sweep_frac;
+    }
+    if (long_s) {
+        char err[128];
+        if (strcmp(long_s, "none") == 0) p.n_long = 0;
+        else if (parse_i64_list(long_s, 2, 1 << 24, p.long_lengths, MAX_LONG, &p.n_long, err, sizeof err))
+            return cli_error(cmd, "--long: expects lengths separated by commas, e.g. 8192,16384, at most %d, or none (%s)",
+                             MAX_LONG, err);
+    }
     p.threads = threads;
     p.steps = (int64_t)llround((double)p.steps * p.budget);
     if (p.steps < 1) p.steps = 1;
     for (size_t i = 0; i < p.n_lengths; i++)
         if (p.lengths[i] < 2) return cli_error(cmd, "lengths must be >= 2");
+    for (size_t i = 0; i < p.n_long; i++)
+        if (p.long_lengths[i] <= p.train_len)
+            return cli_error(cmd, "long lengths must exceed the training length %lld (%lld does not)",
+                             (long long)p.train_len, (long long)p.long_lengths[i]);
     if (p.train_len % 2) return cli_error(cmd, "train_len must be even (bca's blocks are train_len/2)");
+    if (p.n_sweep && sweep_shared(&p) < 0) {
+        if (p.n_sweep == MAX_SWEEP) return cli_error(cmd, "--lr-sweep: too many rates with the shared one");
+        p.sweep[p.n_sweep++] = p.lr; /* the shared rate is always one of those compared */
+    }
+    for (size_t si = 0; si < p.n_schemes; si++) p.lr_of[si] = p.lr;
     if (mkdir_p(p.out) != 0) return cli_error(cmd, "cannot create %s: %s", p.out, strerror(errno));
     char dir[1200];
-    const char *subdirs[] = {"models", "eval", "resolution", "logs"};
-    for (int i = 0; i < 4; i++) {
+    const char *subdirs[] = {"models", "eval", "resolution", "logs", "models/sweep", "eval/sweep"};
+    for (int i = 0; i < (p.n_sweep ? 6 : 4); i++) {
         snprintf(dir, sizeof dir, "%s/%s", p.out, subdirs[i]);
         if (mkdir_p(dir) != 0) return cli_error(cmd, "cannot create %s: %s", dir, strerror(errno));
     }
-    char lengths[256] = "", cmds_path[1200], path[1200], json[1200], log[1200];
-    for (size_t i = 0, k = 0; i < p.n_lengths; i++)
-        k += (size_t)snprintf(lengths + k, sizeof lengths - k, "%s%lld", i ? "," : "", (long long)p.lengths[i]);
+    char lengths[256], cmds_path[1200], path[1200], json[1200], log[1200], id[96];
+    lengths_csv(lengths, sizeof lengths, p.lengths, p.n_lengths);
+    int64_t long_ls[MAX_LONG + 1];
+    const size_t n_long_ls = long_set(&p, long_ls);
     snprintf(cmds_path, sizeof cmds_path, "%s/commands.txt", p.out);
 
     struct sigaction sa;
@@ -915,115 +1484,148 @@ int cmd_experiment(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
 
     runner r = {&p, is_tty(STDOUT_FILENO), 0, 0, cli_now(), 0.0, fopen(cmds_path, "w")};
-    char corpus_json[1100];
-    snprintf(corpus_json, sizeof corpus_json, "%s/corpus.json", p.corpus);
-    bool need_corpus = !exists(corpus_json);
+    char corpus_json[MAX_DOMAINS][1100];
+    bool need_corpus[MAX_DOMAINS] = {false, false};
+    size_t n_corpora = 0;
+    for (size_t d = 0; d < p.n_dom; d++) {
+        snprintf(corpus_json[d], sizeof corpus_json[d], "%s/corpus.json", p.dom[d].dir);
+        need_corpus[d] = !exists(corpus_json[d]);
+        n_corpora += need_corpus[d];
+    }
     size_t n_res_runs = 0;
     for (size_t k = 0; k < p.n_res; k++) n_res_runs += p.res_lengths[k] > p.train_len ? 2 : 1;
-    r.n_steps = (int)(need_corpus + p.n_schemes * (2 + n_res_runs) + 1);
-    printf("lext experiment: %zu schemes, %lld steps each (budget %gx), lengths %s, results in %s\n",
-           p.n_schemes, (long long)p.steps, p.budget, lengths, p.out);
+    const size_t models = p.n_dom * p.n_schemes * (size_t)p.seeds;
+    r.n_steps = (int)(n_corpora + 2 * p.n_schemes * p.n_sweep +
+                      models * (2 + (p.n_long ? 1 : 0) + n_res_runs) +
+                      (p.n_dom > 1 ? p.n_schemes * (size_t)p.seeds : 0) + p.n_dom);
+    printf("lext experiment: %zu schemes x %lld seed%s%s%s, %lld steps each (budget %gx), lengths %s, "
+           "results in %s\n",
+           p.n_schemes, (long long)p.seeds, p.seeds > 1 ? "s" : "", p.n_dom > 1 ? " x 2 corpora" : "",
+           p.n_sweep ? " after a learning-rate sweep" : "", (long long)p.steps, p.budget, lengths, p.out);
     args a = {0};
     rc = 0;
-    if (need_corpus) {
-        arg(&a, "lext"), arg(&a, "corpus"), arg(&a, "%s", p.corpus_name), arg(&a, "%s", p.corpus);
-        snprintf(log, sizeof log, "%s/logs/corpus.log", p.out);
-        rc = run_step(&r, "building the corpus", a.v, log, false);
+    for (size_t d = 0; !rc && d < p.n_dom; d++) {
+        if (!need_corpus[d]) continue;
+        arg(&a, "lext"), arg(&a, "corpus"), arg(&a, "%s", p.dom[d].name), arg(&a, "%s", p.dom[d].dir);
+        snprintf(log, sizeof log, "%s/logs/corpus-%s.log", p.out, p.dom[d].name);
+        char what[128];
+        snprintf(what, sizeof what, "building the %s corpus", p.dom[d].name);
+        rc = run_step(&r, what, a.v, log, false);
         args_free(&a);
+    }
+    results *res = calloc(1, sizeof *res);
+    if (!res) return cli_error(cmd, "out of memory");
+    /* the learning-rate sweep: short runs on the first corpus, scored on its validation split */
+    bool shared_lr = true;
+    for (size_t si = 0; !rc && si < p.n_schemes; si++)
+        for (size_t k = 0; !rc && k < p.n_sweep; k++) {
+            char lr[40], what[256];
+            fmt_exact(lr, sizeof lr, p.sweep[k]);
+            const run_spec rs = {p.schemes[si], p.sweep[k], p.seed, sweep_steps(&p)};
+            snprintf(path, sizeof path, "%s/models/sweep/%s-lr%s.safetensors", p.out, p.schemes[si], lr);
+            snprintf(json, sizeof json, "%s/eval/sweep/%s-lr%s.json", p.out, p.schemes[si], lr);
+            const model_state ms = fresh ? MODEL_TRAIN : model_state_of(path, &p, &rs);
+            train_args(&a, &p, &p.dom[0], &rs, path, ms == MODEL_RESUME);
+            snprintf(log, sizeof log, "%s/logs/sweep-train-%s-lr%s.log", p.out, p.schemes[si], lr);
+            snprintf(what, sizeof what, "sweep: training %s at lr %s (%lld steps)", p.schemes[si], lr,
+                     (long long)rs.steps);
+            rc = run_step(&r, what, a.v, log, ms == MODEL_DONE);
+            args_free(&a);
+            if (rc) break;
+            char valid[1100];
+            snprintf(valid, sizeof valid, "%s/valid", p.dom[0].dir);
+            eval_args(&a, &p, path, valid, &p.train_len, 1, "causal", json);
+            snprintf(log, sizeof log, "%s/logs/sweep-eval-%s-lr%s.log", p.out, p.schemes[si], lr);
+            snprintf(what, sizeof what, "sweep: validating %s at lr %s", p.schemes[si], lr);
+            rc = run_step(&r, what, a.v, log, ms == MODEL_DONE && eval_has(json, &p.train_len, 1));
+            args_free(&a);
+            if (!rc && !(res->sweep[si][k] = read_json(json))) rc = cli_error(cmd, "cannot read %s", json);
+        }
+    if (!rc && p.n_sweep) {
+        shared_lr = sweep_decide(&p, res);
+        printf("learning-rate sweep: %s\n", shared_lr ? "the shared rate is within noise of every scheme's best"
+                                                      : "each scheme trains with its best rate");
     }
     /* training */
-    bool trained[MAX_SCHEMES] = {false}; /* trained (or resumed) by this run */
-    for (size_t si = 0; !rc && si < p.n_schemes; si++) {
-        const char *s = p.schemes[si];
-        snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, s);
-        char what[256];
-        snprintf(what, sizeof what, "training %s (%lld steps)", s, (long long)p.steps);
-        const model_state ms = fresh ? MODEL_TRAIN : model_state_of(path, &p, s);
-        const bool done = ms == MODEL_DONE, resume = ms == MODEL_RESUME;
-        trained[si] = !done; /* its evaluations are then redone too */
-        arg(&a, "lext"), arg(&a, "train");
-        if (resume) {
-            /* --steps: the plan's schedule, also when an earlier run planned another */
-            arg(&a, "--resume"), arg(&a, "%s", path);
-            arg(&a, "--steps"), arg(&a, "%lld", (long long)p.steps);
-        } else {
-            arg(&a, "--data"), arg(&a, "%s/train", p.corpus);
-            arg(&a, "--pos"), arg(&a, "%s", s);
-            if (embed_scaled(s)) arg(&a, "--embed-scale");
-            arg(&a, "--layers"), arg(&a, "%lld", (long long)p.layers);
-            arg(&a, "--heads"), arg(&a, "%lld", (long long)p.heads);
-            arg(&a, "--dim"), arg(&a, "%lld", (long long)p.dim);
-            if (p.ffn) arg(&a, "--ffn"), arg(&a, "%lld", (long long)p.ffn);
-            arg(&a, "--train-len"), arg(&a, "%lld", (long long)p.train_len);
-            arg(&a, "--batch"), arg(&a, "%lld", (long long)p.batch);
-            arg(&a, "--steps"), arg(&a, "%lld", (long long)p.steps);
-            /* the shortest decimal that reads back as the same double: the command is exact */
-            char lr[40];
-            for (int digits = 6; digits <= 17; digits++) {
-                snprintf(lr, sizeof lr, "%.*g", digits, p.lr);
-                if (strtod(lr, NULL) == p.lr) break;
-            }
-            arg(&a, "--lr"), arg(&a, "%s", lr);
-            if (p.warmup >= 0) arg(&a, "--warmup"), arg(&a, "%lld", (long long)p.warmup);
-            arg(&a, "--seed"), arg(&a, "%lld", (long long)p.seed);
-            arg(&a, "--out"), arg(&a, "%s", path);
-        }
-        arg(&a, "--val"), arg(&a, "%s/valid", p.corpus);
-        arg(&a, "--val-batches"), arg(&a, "4");
-        arg(&a, "--save-every"), arg(&a, "%lld", (long long)(p.steps / 4 > 0 ? p.steps / 4 : 1));
-        arg(&a, "--log-every"), arg(&a, "%lld", (long long)(p.steps / 50 > 0 ? p.steps / 50 : 1));
-        if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
-        snprintf(log, sizeof log, "%s/logs/train-%s.log", p.out, s);
-        rc = run_step(&r, what, a.v, log, done);
-        args_free(&a);
-    }
-    /* evaluation */
-    for (size_t si = 0; !rc && si < p.n_schemes; si++) {
-        const char *s = p.schemes[si];
-        snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, s);
-        snprintf(json, sizeof json, "%s/eval/%s.json", p.out, s);
-        char what[320]; /* room for the whole lengths list (256) */
-        snprintf(what, sizeof what, "evaluating %s at %s, causal and bca", s, lengths);
-        const bool done = !fresh && !trained[si] && eval_matches(json, &p);
-        arg(&a, "lext"), arg(&a, "eval"), arg(&a, "--model"), arg(&a, "%s", path);
-        arg(&a, "--data"), arg(&a, "%s/test", p.corpus);
-        arg(&a, "--lengths"), arg(&a, "%s", lengths);
-        arg(&a, "--attn"), arg(&a, "causal,bca");
-        arg(&a, "--json"), arg(&a, "%s", json);
-        if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
-        snprintf(log, sizeof log, "%s/logs/eval-%s.log", p.out, s);
-        rc = run_step(&r, what, a.v, log, done);
-        args_free(&a);
-    }
-    /* attention resolution */
-    for (size_t si = 0; !rc && si < p.n_schemes; si++)
-        for (size_t k = 0; !rc && k < p.n_res; k++)
-            for (int m = 0; !rc && m < 2; m++) {
-                if (m == 1 && p.res_lengths[k] <= p.train_len) continue;
-                const char *s = p.schemes[si], *mode = m ? "bca" : "causal";
-                const long long L = (long long)p.res_lengths[k];
-                snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, s);
-                snprintf(json, sizeof json, "%s/resolution/%s-%lld%s.json", p.out, s, L, m ? "-bca" : "");
+    static trained_set trained; /* trained (or resumed) by this run: its evaluations are redone */
+    memset(trained, 0, sizeof trained);
+    for (size_t d = 0; !rc && d < p.n_dom; d++)
+        for (size_t si = 0; !rc && si < p.n_schemes; si++)
+            for (int64_t k = 0; !rc && k < p.seeds; k++) {
+                model_id(id, sizeof id, &p, d, si, k);
+                snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, id);
+                const run_spec rs = {p.schemes[si], p.lr_of[si], p.seed + k, p.steps};
                 char what[256];
-                snprintf(what, sizeof what, "attention resolution of %s at %lld, %s", s, L, mode);
-                const bool done = !fresh && !trained[si] && json_ok(json);
-                arg(&a, "lext"), arg(&a, "resolution"), arg(&a, "--model"), arg(&a, "%s", path);
-                arg(&a, "--data"), arg(&a, "%s/test", p.corpus);
-                arg(&a, "--length"), arg(&a, "%lld", L);
-                arg(&a, "--attn"), arg(&a, "%s", mode);
-                arg(&a, "--json"), arg(&a, "%s", json);
-                arg(&a, "--svg"), arg(&a, "%s/resolution/%s-%lld%s.svg", p.out, s, L, m ? "-bca" : "");
-                if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
-                snprintf(log, sizeof log, "%s/logs/resolution-%s-%lld%s.log", p.out, s, L, m ? "-bca" : "");
-                rc = run_step(&r, what, a.v, log, done);
+                snprintf(what, sizeof what, "training %s (%lld steps)", id, (long long)p.steps);
+                const model_state ms = fresh ? MODEL_TRAIN : model_state_of(path, &p, &rs);
+                trained[d][si][k] = ms != MODEL_DONE;
+                train_args(&a, &p, &p.dom[d], &rs, path, ms == MODEL_RESUME);
+                snprintf(log, sizeof log, "%s/logs/train-%s.log", p.out, id);
+                rc = run_step(&r, what, a.v, log, ms == MODEL_DONE);
                 args_free(&a);
             }
-    /* the picture */
-    if (!rc) {
+    /* evaluation: the table's lengths with causal and bca; the long lengths with bca and
+     * window; with two corpora, the first's models on the second's test split */
+    for (size_t d = 0; !rc && d < p.n_dom; d++)
+        for (size_t si = 0; !rc && si < p.n_schemes; si++)
+            for (int64_t k = 0; !rc && k < p.seeds; k++)
+                for (int part = 0; !rc && part < 3; part++) {
+                    if ((part == 1 && p.n_long == 0) || (part == 2 && (p.n_dom < 2 || d != 0))) continue;
+                    model_id(id, sizeof id, &p, d, si, k);
+                    snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, id);
+                    const int64_t *ls = part == 1 ? long_ls : p.lengths;
+                    const size_t nl = part == 1 ? n_long_ls : p.n_lengths;
+                    const char *modes = part == 1 ? "bca,window" : "causal,bca";
+                    const domain *td = part == 2 ? &p.dom[1] : &p.dom[d];
+                    char test[1100], what[512], l[256];
+                    snprintf(test, sizeof test, "%s/test", td->dir);
+                    snprintf(json, sizeof json, "%s/eval/%s%s%s.json", p.out, id,
+                             part == 1 ? "-long" : part == 2 ? "-on-" : "", part == 2 ? td->name : "");
+                    lengths_csv(l, sizeof l, ls, nl);
+                    snprintf(what, sizeof what, "evaluating %s%s%s at %s, %s", id, part == 2 ? " on " : "",
+                             part == 2 ? td->name : "", l, modes);
+                    const bool done = !fresh && !trained[d][si][k] && eval_has(json, ls, nl);
+                    eval_args(&a, &p, path, test, ls, nl, modes, json);
+                    snprintf(log, sizeof log, "%s/logs/eval-%s%s%s.log", p.out, id,
+                             part == 1 ? "-long" : part == 2 ? "-on-" : "", part == 2 ? td->name : "");
+                    rc = run_step(&r, what, a.v, log, done);
+                    args_free(&a);
+                }
+    /* attention resolution */
+    for (size_t d = 0; !rc && d < p.n_dom; d++)
+        for (size_t si = 0; !rc && si < p.n_schemes; si++)
+            for (int64_t q = 0; !rc && q < p.seeds; q++)
+                for (size_t k = 0; !rc && k < p.n_res; k++)
+                    for (int m = 0; !rc && m < 2; m++) {
+                        if (m == 1 && p.res_lengths[k] <= p.train_len) continue;
+                        const char *mode = m ? "bca" : "causal";
+                        const long long L = (long long)p.res_lengths[k];
+                        model_id(id, sizeof id, &p, d, si, q);
+                        snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, id);
+                        snprintf(json, sizeof json, "%s/resolution/%s-%lld%s.json", p.out, id, L, m ? "-bca" : "");
+                        char what[256];
+                        snprintf(what, sizeof what, "attention resolution of %s at %lld, %s", id, L, mode);
+                        const bool done = !fresh && !trained[d][si][q] && json_ok(json);
+                        arg(&a, "lext"), arg(&a, "resolution"), arg(&a, "--model"), arg(&a, "%s", path);
+                        arg(&a, "--data"), arg(&a, "%s/test", p.dom[d].dir);
+                        arg(&a, "--length"), arg(&a, "%lld", L);
+                        arg(&a, "--attn"), arg(&a, "%s", mode);
+                        arg(&a, "--json"), arg(&a, "%s", json);
+                        arg(&a, "--svg"), arg(&a, "%s/resolution/%s-%lld%s.svg", p.out, id, L, m ? "-bca" : "");
+                        if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
+                        snprintf(log, sizeof log, "%s/logs/resolution-%s-%lld%s.log", p.out, id, L, m ? "-bca" : "");
+                        rc = run_step(&r, what, a.v, log, done);
+                        args_free(&a);
+                    }
+    /* the pictures: one per corpus, the first seed's models */
+    for (size_t d = 0; !rc && d < p.n_dom; d++) {
         arg(&a, "lext"), arg(&a, "plot");
-        for (size_t si = 0; si < p.n_schemes; si++) arg(&a, "%s/eval/%s.json", p.out, p.schemes[si]);
-        arg(&a, "-o"), arg(&a, "%s/ppl.svg", p.out);
-        snprintf(log, sizeof log, "%s/logs/plot.log", p.out);
+        for (size_t si = 0; si < p.n_schemes; si++) {
+            model_id(id, sizeof id, &p, d, si, 0);
+            arg(&a, "%s/eval/%s.json", p.out, id);
+        }
+        arg(&a, "-o"), arg(&a, "%s/%s%sppl.svg", p.out, p.n_dom > 1 ? p.dom[d].name : "", p.n_dom > 1 ? "-" : "");
+        snprintf(log, sizeof log, "%s/logs/plot%s%s.log", p.out, p.n_dom > 1 ? "-" : "", p.n_dom > 1 ? p.dom[d].name : "");
         rc = run_step(&r, "plotting perplexity by length", a.v, log, false);
         args_free(&a);
     }
@@ -1031,42 +1633,70 @@ int cmd_experiment(int argc, char **argv) {
     if (rc) {
         if (interrupted)
             printf("\ninterrupted: finished steps are kept; run the same command again to continue\n");
+        for (size_t si = 0; si < p.n_schemes; si++)
+            for (size_t k = 0; k < p.n_sweep; k++) cJSON_Delete(res->sweep[si][k]);
+        free(res);
         return 1;
     }
 
     /* tables and report from what the steps wrote */
-    results res;
-    memset(&res, 0, sizeof res);
-    for (size_t si = 0; si < p.n_schemes; si++) {
-        snprintf(json, sizeof json, "%s/eval/%s.json", p.out, p.schemes[si]);
-        res.eval[si] = read_json(json);
-        if (!res.eval[si]) rc = cli_error(cmd, "cannot read %s", json);
-        for (size_t k = 0; k < p.n_res; k++)
-            for (int m = 0; m < 2; m++) {
-                if (m == 1 && p.res_lengths[k] <= p.train_len) continue;
-                snprintf(json, sizeof json, "%s/resolution/%s-%lld%s.json", p.out, p.schemes[si],
-                         (long long)p.res_lengths[k], m ? "-bca" : "");
-                res.res[si][k][m] = read_json(json);
+    for (size_t d = 0; d < p.n_dom; d++)
+        for (size_t si = 0; si < p.n_schemes; si++)
+            for (int64_t q = 0; q < p.seeds; q++) {
+                model_id(id, sizeof id, &p, d, si, q);
+                snprintf(json, sizeof json, "%s/eval/%s.json", p.out, id);
+                if (!(res->eval[d][si][q] = read_json(json))) rc = cli_error(cmd, "cannot read %s", json);
+                if (p.n_long) {
+                    snprintf(json, sizeof json, "%s/eval/%s-long.json", p.out, id);
+                    if (!(res->lng[d][si][q] = read_json(json))) rc = cli_error(cmd, "cannot read %s", json);
+                }
+                if (p.n_dom > 1 && d == 0) {
+                    snprintf(json, sizeof json, "%s/eval/%s-on-%s.json", p.out, id, p.dom[1].name);
+                    if (!(res->cross[si][q] = read_json(json))) rc = cli_error(cmd, "cannot read %s", json);
+                }
+                for (size_t k = 0; k < p.n_res; k++)
+                    for (int m = 0; m < 2; m++) {
+                        if (m == 1 && p.res_lengths[k] <= p.train_len) continue;
+                        snprintf(json, sizeof json, "%s/resolution/%s-%lld%s.json", p.out, id,
+                                 (long long)p.res_lengths[k], m ? "-bca" : "");
+                        res->res[d][si][q][k][m] = read_json(json);
+                    }
             }
+    static char corpus_info[MAX_DOMAINS][2048];
+    for (size_t d = 0; d < p.n_dom; d++) {
+        cJSON *cj = read_json(corpus_json[d]);
+        if (cj) {
+            const char *ver = cJSON_GetStringValue(cJSON_GetObjectItem(cj, "version"));
+            if (!ver) ver = "";
+            const cJSON *tr = cJSON_GetObjectItem(cj, "train"), *va = cJSON_GetObjectItem(cj, "valid"),
+                        *te = cJSON_GetObjectItem(cj, "test");
+            snprintf(corpus_info[d], sizeof corpus_info[d],
+                     "%s (`%s`), %s%s%s; %.0f train / %.0f valid / %.0f test documents",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(cj, "name")), p.dom[d].dir,
+                     cJSON_GetStringValue(cJSON_GetObjectItem(cj, "source")), *ver ? " " : "", ver,
+                     num_of(tr, "documents"),
+                     num_of(va, "documents"), num_of(te, "documents"));
+            /* a corpus directory of its own: the tables name it as its corpus.json does
+             * (with two corpora the names are pydoc and linux, part of the model ids) */
+            const char *nm = cJSON_GetStringValue(cJSON_GetObjectItem(cj, "name"));
+            if (p.n_dom == 1 && nm && *nm && strlen(nm) < sizeof p.dom[d].name)
+                snprintf(p.dom[d].name, sizeof p.dom[d].name, "%s", nm);
+            cJSON_Delete(cj);
+        } else {
+            snprintf(corpus_info[d], sizeof corpus_info[d], "`%s` (no corpus.json)", p.dom[d].dir);
+        }
     }
-    char corpus_info[2048] = "";
-    cJSON *cj = read_json(corpus_json);
-    if (cj) {
-        const cJSON *tr = cJSON_GetObjectItem(cj, "train"), *va = cJSON_GetObjectItem(cj, "valid"),
-                    *te = cJSON_GetObjectItem(cj, "test");
-        snprintf(corpus_info, sizeof corpus_info, "%s (`%s`), %s %s; %.0f train / %.0f valid / %.0f test documents",
-                 cJSON_GetStringValue(cJSON_GetObjectItem(cj, "name")), p.corpus,
-                 cJSON_GetStringValue(cJSON_GetObjectItem(cj, "source")),
-                 cJSON_GetStringValue(cJSON_GetObjectItem(cj, "version")), num_of(tr, "documents"),
-                 num_of(va, "documents"), num_of(te, "documents"));
-        cJSON_Delete(cj);
-    } else {
-        snprintf(corpus_info, sizeof corpus_info, "`%s` (no corpus.json)", p.corpus);
-    }
-    if (write_report(&p, &res, cmds_path, cli_now() - r.t0, r.step_s, corpus_info) && !rc) rc = 1;
-    for (size_t si = 0; si < p.n_schemes; si++) {
-        cJSON_Delete(res.eval[si]);
-        for (size_t k = 0; k < 4; k++) cJSON_Delete(res.res[si][k][0]), cJSON_Delete(res.res[si][k][1]);
-    }
+    if (write_report(&p, res, shared_lr, cmds_path, cli_now() - r.t0, r.step_s, corpus_info) && !rc) rc = 1;
+    for (size_t d = 0; d < MAX_DOMAINS; d++)
+        for (size_t si = 0; si < MAX_SCHEMES; si++)
+            for (size_t q = 0; q < MAX_SEEDS; q++) {
+                cJSON_Delete(res->eval[d][si][q]);
+                cJSON_Delete(res->lng[d][si][q]);
+                if (d == 0) cJSON_Delete(res->cross[si][q]);
+                for (size_t k = 0; k < 4; k++) cJSON_Delete(res->res[d][si][q][k][0]), cJSON_Delete(res->res[d][si][q][k][1]);
+            }
+    for (size_t si = 0; si < MAX_SCHEMES; si++)
+        for (size_t k = 0; k < MAX_SWEEP; k++) cJSON_Delete(res->sweep[si][k]);
+    free(res);
     return rc;
 }

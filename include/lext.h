@@ -455,7 +455,8 @@ typedef struct {
  * over seeds of exp(sum_d loss[s][d] / sum_d tokens[d]). Each of `resamples` replicates
  * draws n_docs documents with replacement (and, with several seeds, n_seeds seeds with
  * replacement: the seed-to-seed spread widens the interval) from an lext_rng seeded with
- * seed, then takes the statistic of the draw. resamples >= 100. */
+ * seed, then takes the statistic of the draw. resamples >= 100. One document of one seed
+ * has no spread to resample: then est is set and lo = hi = NaN (no interval). */
 LEXT_API lext_status lext_bootstrap_ppl(const lext_doc_losses *a, int64_t resamples, uint64_t seed,
                                         lext_interval *out);
 /* Paired bootstrap of the ratio ppl(a) / ppl(b) of two cells on the same documents

@@ -82,6 +82,11 @@ static lext_status bootstrap(const lext_doc_losses *a, const lext_doc_losses *b,
         for (size_t i = 0; i < nd; i++) docs[i] = i;
         for (size_t k = 0; k < ns; k++) seeds[k] = k;
         out->est = b ? stat_of(a, seeds, docs) / stat_of(b, seeds, docs) : stat_of(a, seeds, docs);
+        out->lo = out->hi = NAN;
+    }
+    /* one document of one seed: every resample is the data itself, a zero-width interval
+     * that would claim certainty; nothing is known about the spread, so no interval */
+    if (!st && (nd > 1 || ns > 1)) {
         lext_rng rng;
         lext_rng_seed(&rng, seed);
         for (int64_t r = 0; r < R; r++) {

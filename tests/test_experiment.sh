@@ -44,7 +44,7 @@ else check "refuses to replace a non-corpus directory" '[ -f "$tmp/notacorpus/fi
 
 cat > "$tmp/tiny.json" <<'JSON'
 {"schemes": ["sinusoidal", "alibi", "rope", "xpos", "none"], "train_len": 16,
- "lengths": [16, 32, 64], "resolution_lengths": [16, 32], "steps": 4, "batch": 2,
+ "lengths": [16, 32, 64], "long_lengths": [128], "resolution_lengths": [16, 32], "steps": 4, "batch": 2,
  "layers": 1, "heads": 2, "dim": 16}
 JSON
 start=$(date +%s)
@@ -82,7 +82,7 @@ for c in claims:
     assert re.search(r\"\\*\\*(holds|fails|not resolved at this budget)\\*\\* \\(.*\\[[0-9.]+, [0-9.]+\\]\", c), c
 " "$tmp/res/REPORT.md"'
 check "REPORT.md lists the exact commands" 'grep -q "^lext train --data" "$tmp/res/REPORT.md" && grep -q "^lext eval --model" "$tmp/res/REPORT.md"'
-check "five models, five eval reports" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 5 ]'
+check "five models, five eval reports and five at the long lengths" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 10 ] && [ $(ls "$tmp/res/eval"/*-long.json | wc -l) -eq 5 ]'
 check "embed_scale: the sinusoidal model scales its token embeddings, no other does" \
     '$PY -c "
 import json, sys
@@ -106,7 +106,83 @@ check "every table cell is a number" '[ -s "$tmp/res/REPORT.md" ] && ! grep -q "
 # a rerun skips every finished step
 $LEXT experiment --config "$tmp/tiny.json" --corpus "$tmp/corpus" --out "$tmp/res" > "$tmp/rerun.log" 2>&1
 rc=$?
-check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already complete" "$tmp/rerun.log") -eq 25 ]'
+check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already complete" "$tmp/rerun.log") -eq 30 ]'
+
+# seeds, a second corpus (with the cross-domain table) and a learning-rate sweep
+mkdir -p "$tmp/src2"
+for f in tests/*.py tests/*.sh scripts/* bench/* python/*/*.py README.md; do
+    [ -f "$f" ] && [ "$(wc -c < "$f")" -ge 1500 ] && cp "$f" "$tmp/src2/"
+done
+$LEXT corpus --from "$tmp/src2" --min-bytes 1500 "$tmp/other" > /dev/null 2>&1
+$LEXT experiment --config "$tmp/tiny.json" --corpus "$tmp/corpus,$tmp/other" --seeds 2 --lr-sweep 3e-3 \
+    --out "$tmp/res2" > "$tmp/exp2.log" 2>&1
+rc=$?
+check "--seeds 2 on two corpora with --lr-sweep runs to the end (exit $rc)" '[ $rc -eq 0 ]'
+[ $rc -eq 0 ] || tail -20 "$tmp/exp2.log"
+check "2 corpora x 5 schemes x 2 seeds: 20 models, named by corpus, scheme and seed" \
+    '[ $(ls "$tmp/res2/models"/*.safetensors | wc -l) -eq 20 ] && [ -f "$tmp/res2/models/other-xpos-seed2.safetensors" ] && [ -f "$tmp/res2/models/corpus-rope.safetensors" ]'
+check "every table for each corpus, and the cross-domain one with its 10 evaluations" \
+    'for t in "Perplexity by evaluation length (as the paper.s Table 2), corpus" "Table 2), other" "Longer lengths: bca and window, other" "Attention resolution (as the paper.s Table 3), other" "Cross-domain: trained on corpus, tested on other" "Learning-rate sweep"; do grep -q "$t" "$tmp/res2/REPORT.md" || exit 1; done; [ $(ls "$tmp/res2/eval"/corpus-*-on-other.json | wc -l) -eq 10 ]'
+check "with seeds, a cell is the mean, the seeds' standard deviation and the 95% interval" \
+    '$PY -c "
+import re, sys
+md = open(sys.argv[1]).read()
+body = md.split(\"Table 2), corpus\", 1)[1].split(\"###\", 1)[0]
+rows = [l for l in body.splitlines() if l.startswith(\"| \") and not l.startswith(\"| model\")]
+assert len(rows) == 6, rows
+for row in rows:
+    for cell in row.strip(\"|\").split(\"|\")[1:]:
+        m = re.fullmatch(r\" ([0-9.]+) ±([0-9.]+) \\[([0-9.]+), ([0-9.]+)\\] \", cell)
+        assert m, (row, cell)
+        x, sd, lo, hi = map(float, m.groups())
+        assert lo <= x <= hi and sd > 0, cell
+" "$tmp/res2/REPORT.md"'
+check "the seeds train with --seed 1 and --seed 2, and their models score the documents differently" \
+    'grep -q -- "--seed 1 --out $tmp/res2/models/corpus-xpos.safetensors" "$tmp/res2/commands.txt" && grep -q -- "--seed 2 --out $tmp/res2/models/corpus-xpos-seed2.safetensors" "$tmp/res2/commands.txt" && $PY -c "
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a[\"cells\"] != b[\"cells\"], \"two seeds, the same results\"
+" "$tmp/res2/eval/corpus-xpos.json" "$tmp/res2/eval/corpus-xpos-seed2.json"'
+# the second seed is reproducible: its training command, run again, gives the same weights
+cmd2=$(grep -- "--out $tmp/res2/models/corpus-xpos-seed2.safetensors" "$tmp/res2/commands.txt" | head -1)
+cmd2=${cmd2/#lext /$LEXT }
+eval "${cmd2/--out $tmp\/res2\/models\/corpus-xpos-seed2.safetensors/--out $tmp/again.safetensors}" > /dev/null 2>&1
+check "a seed is reproducible: its training command again gives the same weights" \
+    '$PY -c "
+import sys, torch
+sys.path.insert(0, \"tests\")
+import safetensors_io as sio
+a, b = sio.load_file(sys.argv[1]), sio.load_file(sys.argv[2])
+w = [k for k in a if not k.startswith(\"train.\")]
+assert w and sorted(a) == sorted(b), (sorted(a), sorted(b))
+for k in w: assert torch.equal(a[k], b[k]), k
+" "$tmp/res2/models/corpus-xpos-seed2.safetensors" "$tmp/again.safetensors"'
+check "the sweep states its decision and the models train at the rate it chose" \
+    '$PY -c "
+import re, sys
+md = open(sys.argv[1]).read()
+cmds = open(sys.argv[2]).read()
+sec = md.split(\"### Learning-rate sweep\", 1)[1].split(\"###\", 1)[0]
+rates = re.findall(r\"\\| lr ([0-9.e-]+)\", sec.split(\"\\n| model\", 1)[1].splitlines()[0])
+assert len(rates) == 2, rates
+own = \"every scheme trains with its own best rate\" in sec
+shared = \"shared rate\" in sec and \"within noise of every\" in sec
+assert own or shared, sec
+for row in [l for l in sec.splitlines() if l.startswith(\"| \") and not l.startswith(\"| model\")]:
+    cells = row.strip(\"|\").split(\"|\")
+    scheme = cells[0].strip()
+    best = [rates[i] for i, c in enumerate(cells[1:3]) if \"**\" in c]
+    assert len(best) == 1, row
+    lr = best[0] if own else \"0.001\"
+    m = re.search(r\"--pos %s .*--lr ([0-9.e-]+) --seed 1 --out \\S*/models/corpus-%s.safetensors\" % (scheme, scheme), cmds)
+    assert m and float(m.group(1)) == float(lr), (scheme, lr, m and m.group(1))
+" "$tmp/res2/REPORT.md" "$tmp/res2/commands.txt"'
+$LEXT experiment --config "$tmp/tiny.json" --corpus "$tmp/corpus,$tmp/other" --seeds 2 --lr-sweep 3e-3 \
+    --out "$tmp/res2" > "$tmp/rerun2.log" 2>&1
+rc=$?
+n_steps=$(grep -c '^\[[0-9]*/' "$tmp/rerun2.log")
+check "a rerun with seeds, two corpora and the sweep skips every step but the two plots ($n_steps)" \
+    '[ $rc -eq 0 ] && [ "$n_steps" -gt 100 ] && [ $(grep -c "already complete" "$tmp/rerun2.log") -eq $((n_steps - 2)) ]'
 
 # a changed plan is not skipped: more steps resume the models (and redo their reports);
 # another model shape retrains from scratch
@@ -147,5 +223,19 @@ check "SIGTERM: the experiment stops with a failure status, the training step sa
 
 err=$($LEXT experiment --budget lots 2>&1 >/dev/null); rc=$?
 check "a bad --budget is refused" '[ $rc -ne 0 ] && echo "$err" | grep -q "budget"'
+
+# bad --seeds, --lr-sweep, --sweep-fraction, --long and --corpus values are refused by name
+bad_opts=("--seeds 0" "--seeds 99" "--lr-sweep abc" "--lr-sweep 1e-3,1e-3" "--lr-sweep ,"
+          "--sweep-fraction 0.5" "--lr-sweep 1e-3 --sweep-fraction 2" "--long 8" "--long x"
+          "--corpus ''" "--corpus a,b,c" "--corpus $tmp/corpus,$tmp/nowhere" "--corpus $tmp/corpus,$tmp/corpus")
+bad_msgs=("--seeds" "--seeds" "--lr-sweep: 'abc'" "given twice" "--lr-sweep"
+          "--sweep-fraction applies to --lr-sweep" "--sweep-fraction" "exceed the training length" "--long"
+          "--corpus" "at most 2 corpora" "holds no corpus" "both corpora are named")
+for i in "${!bad_opts[@]}"; do
+    err=$(eval "$LEXT experiment --config \"$tmp/tiny.json\" --out \"$tmp/badopt\" ${bad_opts[$i]}" 2>&1 >/dev/null); rc=$?
+    check "experiment ${bad_opts[$i]}: refused naming the problem" \
+        '[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qF -- "${bad_msgs[$i]}" <<<"$err"'
+done
+check "refused options leave nothing behind" '[ ! -e "$tmp/badopt/models" ]'
 
 summary test_experiment.sh

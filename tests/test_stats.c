@@ -36,6 +36,13 @@ TEST(bootstrap_hand_computed) {
     CHECK(fabs(iv.lo - 1.0) < 1e-12 && fabs(iv.hi - 9.0) < 1e-12,
           "two seeds: interval [%.17g, %.17g], want [1, 9]", iv.lo, iv.hi);
 
+    /* one document of one seed: nothing to resample, so no interval (not a zero-width one) */
+    lext_doc_losses one = {loss, tok, 1, 1};
+    CHECK(lext_bootstrap_ppl(&one, R, LEXT_BOOTSTRAP_SEED, &iv) == LEXT_OK, "%s", lext_last_error());
+    CHECK(fabs(iv.est - 1.0) < 1e-12 && isnan(iv.lo) && isnan(iv.hi),
+          "one document: %.17g [%g, %g], want 1 and no interval", iv.est, iv.lo, iv.hi);
+    CHECK(lext_judge(&iv, 2.0, false) == LEXT_VERDICT_UNRESOLVED, "one document: a claim on it resolved");
+
     /* paired: b's every document has loss + tokens ln 2, so ppl(a)/ppl(b) = 1/2 in every
      * resample; unpaired resampling would spread it */
     enum { N = 7 };
