@@ -1617,13 +1617,15 @@ int cmd_experiment(int argc, char **argv) {
                         rc = run_step(&r, what, a.v, log, done);
                         args_free(&a);
                     }
-    /* the pictures: one per corpus, the first seed's models */
+    /* the pictures: one per corpus; plot draws the seeds of a scheme as their mean with
+     * its interval band */
     for (size_t d = 0; !rc && d < p.n_dom; d++) {
         arg(&a, "lext"), arg(&a, "plot");
-        for (size_t si = 0; si < p.n_schemes; si++) {
-            model_id(id, sizeof id, &p, d, si, 0);
-            arg(&a, "%s/eval/%s.json", p.out, id);
-        }
+        for (size_t si = 0; si < p.n_schemes; si++)
+            for (int64_t q = 0; q < p.seeds; q++) {
+                model_id(id, sizeof id, &p, d, si, q);
+                arg(&a, "%s/eval/%s.json", p.out, id);
+            }
         arg(&a, "-o"), arg(&a, "%s/%s%sppl.svg", p.out, p.n_dom > 1 ? p.dom[d].name : "", p.n_dom > 1 ? "-" : "");
         snprintf(log, sizeof log, "%s/logs/plot%s%s.log", p.out, p.n_dom > 1 ? "-" : "", p.n_dom > 1 ? p.dom[d].name : "");
         rc = run_step(&r, "plotting perplexity by length", a.v, log, false);

@@ -123,9 +123,9 @@ static int write_svg(const char *cmd, const char *path, const char *title, const
     for (size_t i = 0; i < nd; i++) x[i] = (double)dist[i];
     for (int l = 0; l < n_layer; l++) {
         snprintf(labels[l], sizeof labels[l], "layer %d", l);
-        se[l] = (svg_series){labels[l], x, s + (size_t)l * nd, nd, false, false, NULL};
+        se[l] = (svg_series){labels[l], x, s + (size_t)l * nd, nd, false, false, NULL, NULL, NULL, NULL};
     }
-    se[n_layer] = (svg_series){"mean over layers", x, mean, nd, false, false, "#000000"};
+    se[n_layer] = (svg_series){"mean over layers", x, mean, nd, false, false, "#000000", NULL, NULL, NULL};
     if (theory) {
         double gmin = INFINITY, gmax = -INFINITY, mmin = INFINITY, mmax = -INFINITY;
         for (size_t i = 0; i < nd; i++) {
@@ -136,7 +136,7 @@ static int write_svg(const char *cmd, const char *path, const char *title, const
         for (size_t i = 0; i < nd; i++) gt[i] = mmin + a * (theory[i] - gmin);
         snprintf(labels[n_layer + 1], sizeof labels[n_layer + 1],
                  "theory g[n] (%s), rescaled to the mean's range", pos);
-        se[n_layer + 1] = (svg_series){labels[n_layer + 1], x, gt, nd, false, true, "#777777"};
+        se[n_layer + 1] = (svg_series){labels[n_layer + 1], x, gt, nd, false, true, "#777777", NULL, NULL, NULL};
     }
     svg_chart ch = {title,
                     {"relative distance n (query position - key position)", SVG_LINEAR, NULL, 0},

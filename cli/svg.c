@@ -101,8 +101,9 @@ static void add_tick(axis_map *a, double v) {
     if (a->n_ticks < MAX_TICKS && v >= a->lo - eps && v <= a->hi + eps) a->ticks[a->n_ticks++] = v;
 }
 
-static void linear_ticks(axis_map *a, double lo, double hi) {
-    double step = nice_step((hi - lo) / 5);
+/* about `parts` steps of 1, 2 or 5 times a power of ten across [lo, hi] */
+static void linear_ticks(axis_map *a, double lo, double hi, double parts) {
+    double step = nice_step((hi - lo) / parts);
     if (!(step > 0) || !isfinite(step)) return;
     /* a counted loop: with a range tiny next to its values k++ may not change k */
     double k0 = ceil(lo / step - 1e-9);
@@ -134,7 +135,7 @@ static void axis_setup(axis_map *a, const svg_axis *ax, double mn, double mx) {
         return;
     }
     if (a->scale == SVG_LINEAR) {
-        linear_ticks(a, a->lo, a->hi);
+        linear_ticks(a, a->lo, a->hi, 5);
         return;
     }
     /* decades, thinned to at most 10; then 2x and 5x while that leaves few (a curve that
@@ -144,9 +145,9 @@ static void axis_setup(axis_map *a, const svg_axis *ax, double mn, double mx) {
     for (int k = k0; k <= k1; k += every) add_tick(a, pow(10.0, k));
     if (a->n_ticks < 5)
         for (int k = k0; k <= k1; k++) add_tick(a, 2 * pow(10.0, k)), add_tick(a, 5 * pow(10.0, k));
-    if (a->n_ticks < 2) { /* within one decade: plain steps read better */
+    if (a->n_ticks < 4) { /* within a decade or so: plain steps read better */
         a->n_ticks = 0;
-        linear_ticks(a, a->lo, a->hi);
+        linear_ticks(a, a->lo, a->hi, 8); /* denser: a log axis squeezes its top */
     }
     /* keep them in order for the overlap check */
     for (int i = 1; i < a->n_ticks; i++)
@@ -168,6 +169,9 @@ int svg_chart_fprint(const svg_chart *c, FILE *f, char *err, size_t errlen) {
             if (!drawable(c->x.scale, x) || !drawable(c->y.scale, y)) continue;
             xmn = fmin(xmn, x), xmx = fmax(xmx, x), ymn = fmin(ymn, y), ymx = fmax(ymx, y);
             npts++;
+            if (c->series[s].lo && c->series[s].hi && drawable(c->y.scale, c->series[s].lo[i]) &&
+                drawable(c->y.scale, c->series[s].hi[i]))
+                ymn = fmin(ymn, c->series[s].lo[i]), ymx = fmax(ymx, c->series[s].hi[i]);
         }
     if (npts == 0) {
         snprintf(err, errlen, "nothing to draw: no point with finite coordinates%s",
@@ -288,13 +292,39 @@ int svg_chart_fprint(const svg_chart *c, FILE *f, char *err, size_t errlen) {
         }
     }
 
+    /* bands under every line: each run of points with an interval is one closed polygon,
+     * along the upper bounds and back along the lower ones */
+    for (size_t s = 0; s < c->n_series; s++) {
+        const svg_series *se = &c->series[s];
+        if (!se->lo || !se->hi) continue;
+        const char *col = se->color ? se->color : palette[s % N_PALETTE];
+        for (size_t i = 0; i < se->n;) {
+            size_t j = i;
+            while (j < se->n && drawable(c->x.scale, se->x[j]) && drawable(c->y.scale, se->lo[j]) &&
+                   drawable(c->y.scale, se->hi[j]))
+                j++;
+            if (j - i >= 2) {
+                fprintf(f, "<path class=\"band\" fill=\"%s\" fill-opacity=\"0.15\" stroke=\"none\" d=\"", col);
+                for (size_t k = i; k < j; k++)
+                    fprintf(f, "%s%.1f %.1f", k == i ? "M" : " L", to_px(&xa, se->x[k]), to_px(&ya, se->hi[k]));
+                for (size_t k = j; k-- > i;)
+                    fprintf(f, " L%.1f %.1f", to_px(&xa, se->x[k]), to_px(&ya, se->lo[k]));
+                fprintf(f, " Z\"/>\n");
+            }
+            i = j > i ? j : i + 1;
+        }
+    }
+
     /* series */
     for (size_t s = 0; s < c->n_series; s++) {
         const svg_series *se = &c->series[s];
         const char *col = se->color ? se->color : palette[s % N_PALETTE];
+        const char *dash = se->dash ? se->dash : se->dashed ? "5,3" : NULL;
         fprintf(f, "<g class=\"series-group\">\n<path class=\"series\" fill=\"none\" stroke=\"%s\" "
-                   "stroke-width=\"1.8\" stroke-linejoin=\"round\"%s d=\"",
-                col, se->dashed ? " stroke-dasharray=\"5,3\"" : "");
+                   "stroke-width=\"1.8\" stroke-linejoin=\"round\"",
+                col);
+        if (dash) fprintf(f, " stroke-dasharray=\"%s\"", dash);
+        fprintf(f, " d=\"");
         bool pen_down = false;
         size_t drawn = 0;
         for (size_t i = 0; i < se->n; i++) {
@@ -324,10 +354,13 @@ int svg_chart_fprint(const svg_chart *c, FILE *f, char *err, size_t errlen) {
             const svg_series *se = &c->series[s];
             if (!se->label || !*se->label) continue;
             const char *col = se->color ? se->color : palette[s % N_PALETTE];
+            const char *dash = se->dash ? se->dash : se->dashed ? "5,3" : NULL;
             fprintf(f,
                     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                    "stroke-width=\"2\"%s/>\n",
-                    lx, ly, lx + 22, ly, col, se->dashed ? " stroke-dasharray=\"5,3\"" : "");
+                    "stroke-width=\"2\"",
+                    lx, ly, lx + 22, ly, col);
+            if (dash) fprintf(f, " stroke-dasharray=\"%s\"", dash);
+            fprintf(f, "/>\n");
             if (se->markers)
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.2\" fill=\"%s\"/>\n", lx + 11, ly, col);
             fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", lx + 28, ly + 4);

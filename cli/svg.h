@@ -6,7 +6,8 @@
  *
  * It is not a plotting library: one chart per file, one x axis and one y axis; the caller
  * decides what to rescale. Every series' line is a <path class="series">, its markers are
- * <circle class="point"> elements, so tests can count them.
+ * <circle class="point"> elements and its band a <path class="band">, so tests can count
+ * them.
  *
  *   +------------------------------------------------+
  *   |                     title                      |
@@ -32,6 +33,9 @@ typedef struct {
     bool markers;        /* a dot on every point */
     bool dashed;         /* a dashed line (e.g. a reference curve) */
     const char *color;   /* "#rrggbb", or NULL: the palette colour of the series' index */
+    const char *dash;    /* a stroke-dasharray ("7,4"), overriding dashed; NULL: none */
+    const double *lo, *hi; /* an interval band around the line (n values each, NaN: none
+                              there), drawn translucent in the line's colour; NULL: none */
 } svg_series;
 
 typedef struct {

@@ -122,10 +122,41 @@ else bad "resolution bca: $(head -8 "$tmp/resb.out")"; fi
 if $LEXT plot "$tmp/a.json" "$tmp/learned.json" -o "$tmp/ppl.svg" > "$tmp/plot.out" 2>&1; then
     n=$(svg_series "$tmp/ppl.svg" 2>&1)
     # 3 masks of the xpos model, 2 of the learned one (each with its one computable length)
-    if [ "$n" = "5" ] && grep -q 'class="vline"' "$tmp/ppl.svg" && grep -q "xpos.st (xpos), bca l=32" "$tmp/ppl.svg"; then
+    if [ "$n" = "5" ] && grep -q 'class="vline"' "$tmp/ppl.svg" && grep -q "xpos, bca l=32" "$tmp/ppl.svg"; then
         ok "plot: well-formed SVG, one series per (model, mask), the training length marked"
     else bad "plot SVG: $n series; $(cat "$tmp/plot.out")"; fi
 else bad "plot: $(cat "$tmp/plot.out")"; fi
+# seeds of one model (file names differing by -seedN) are one line per mask, the mean with
+# its interval band; one colour for the scheme, a line style per mask
+$PY - "$tmp/a.json" "$tmp/seed2.json" "$tmp/seed2-alibi.json" <<'PYEOF'
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+r["model"] = r["model"].replace("xpos.st", "xpos-seed2.st")
+for c in r["cells"]:  # seed 2: every document 10% more perplexing
+    c["doc_loss"] = [l + t * math.log(1.1) for l, t in zip(c["doc_loss"], c["doc_tokens"])]
+    c["ppl"] *= 1.1
+json.dump(r, open(sys.argv[2], "w"))
+r["config"]["pos"] = "alibi"
+json.dump(r, open(sys.argv[3], "w"))
+PYEOF
+if $LEXT plot "$tmp/a.json" "$tmp/seed2.json" -o "$tmp/seeds.svg" > "$tmp/seeds.out" 2>&1 &&
+   $PY - "$tmp/seeds.svg" "$tmp/a.json" <<'PYEOF'
+import json, sys, xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+paths = [p for p in root.iter(ns + "path") if p.get("class") == "series"]
+bands = [p for p in root.iter(ns + "path") if p.get("class") == "band"]
+assert len(paths) == 3 and len(bands) == 3, (len(paths), len(bands))
+assert len({p.get("stroke") for p in paths}) == 1, "one scheme, one colour"
+dash = sorted(str(p.get("stroke-dasharray")) for p in paths)
+assert dash == ["2,3", "7,4", "None"], dash  # window dotted, bca dashed, causal solid
+labels = [t.text for t in root.iter(ns + "text") if t.text and "seeds" in t.text]
+assert sorted(labels) == ["xpos, bca l=32 (2 seeds)", "xpos, causal (2 seeds)", "xpos, window W=32 (2 seeds)"], labels
+PYEOF
+then ok "plot: two seeds are one line per mask with an interval band, labelled by scheme"
+else bad "plot of two seeds: $(cat "$tmp/seeds.out")"; fi
+expect_fail "plot: seeds of one model with two schemes" "seeds of one model share its scheme" \
+    $LEXT plot "$tmp/a.json" "$tmp/seed2-alibi.json" -o "$tmp/x.svg"
 # markup, a control character, invalid UTF-8 and valid UTF-8 in the title
 check "plot with --y log and --out" $LEXT plot "$tmp/a.json" --out "$tmp/ppl2.svg" --y log --title $'a <b> & "c" \x01 \xff\xfe caf\xc3\xa9'
 n=$(svg_series "$tmp/ppl2.svg" 2>&1)

@@ -137,6 +137,15 @@ for row in rows:
         x, sd, lo, hi = map(float, m.groups())
         assert lo <= x <= hi and sd > 0, cell
 " "$tmp/res2/REPORT.md"'
+check "each corpus's plot: one line per scheme and mask over the 2 seeds, each with its band" \
+    '$PY -c "
+import sys, xml.etree.ElementTree as ET
+for f in sys.argv[1:]:
+    r = ET.parse(f).getroot()
+    cls = [e.get(\"class\") for e in r.iter()]
+    txt = [e.text for e in r.iter() if e.text and \"(2 seeds)\" in e.text]
+    assert cls.count(\"series\") == 10 and cls.count(\"band\") == 10 and len(txt) == 10, (f, cls.count(\"series\"), cls.count(\"band\"), txt)
+" "$tmp/res2/corpus-ppl.svg" "$tmp/res2/other-ppl.svg"'
 check "the seeds train with --seed 1 and --seed 2, and their models score the documents differently" \
     'grep -q -- "--seed 1 --out $tmp/res2/models/corpus-xpos.safetensors" "$tmp/res2/commands.txt" && grep -q -- "--seed 2 --out $tmp/res2/models/corpus-xpos-seed2.safetensors" "$tmp/res2/commands.txt" && $PY -c "
 import json, sys
