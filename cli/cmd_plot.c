@@ -343,8 +343,6 @@ int cmd_plot(int argc, char **argv) {
 
     /* one colour per scheme (by model when labelled by model), a line style per mask */
     svg_series se[MAX_SERIES];
-    static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
     size_t n_groups = 0, group_ix[MAX_SERIES];
     for (size_t s = 0; s < ns; s++) {
         group_ix[s] = n_groups;
@@ -352,7 +350,7 @@ int cmd_plot(int argc, char **argv) {
             if (strcmp(series[t].group, series[s].group) == 0) group_ix[s] = group_ix[t];
         if (group_ix[s] == n_groups) n_groups++;
         const char *col = by_scheme ? scheme_color(series[s].pos) : NULL;
-        if (!col) col = palette[group_ix[s] % (sizeof palette / sizeof *palette)];
+        if (!col) col = svg_palette(group_ix[s]);
         se[s] = (svg_series){series[s].label, series[s].x, series[s].y, series[s].n, true, false, col,
                              mode_dash(series[s].mode), series[s].band ? series[s].lo : NULL,
                              series[s].band ? series[s].hi : NULL};

@@ -11,6 +11,8 @@ static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"
                                       "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 enum { N_PALETTE = sizeof palette / sizeof *palette };
 
+const char *svg_palette(size_t i) { return palette[i % N_PALETTE]; }
+
 enum { MAX_TICKS = 64 };
 
 /* ---- text ------------------------------------------------------------------------------ */
@@ -297,7 +299,7 @@ int svg_chart_fprint(const svg_chart *c, FILE *f, char *err, size_t errlen) {
     for (size_t s = 0; s < c->n_series; s++) {
         const svg_series *se = &c->series[s];
         if (!se->lo || !se->hi) continue;
-        const char *col = se->color ? se->color : palette[s % N_PALETTE];
+        const char *col = se->color ? se->color : svg_palette(s);
         for (size_t i = 0; i < se->n;) {
             size_t j = i;
             while (j < se->n && drawable(c->x.scale, se->x[j]) && drawable(c->y.scale, se->lo[j]) &&
@@ -318,7 +320,7 @@ int svg_chart_fprint(const svg_chart *c, FILE *f, char *err, size_t errlen) {
     /* series */
     for (size_t s = 0; s < c->n_series; s++) {
         const svg_series *se = &c->series[s];
-        const char *col = se->color ? se->color : palette[s % N_PALETTE];
+        const char *col = se->color ? se->color : svg_palette(s);
         const char *dash = se->dash ? se->dash : se->dashed ? "5,3" : NULL;
         fprintf(f, "<g class=\"series-group\">\n<path class=\"series\" fill=\"none\" stroke=\"%s\" "
                    "stroke-width=\"1.8\" stroke-linejoin=\"round\"",
@@ -353,7 +355,7 @@ int svg_chart_fprint(const svg_chart *c, FILE *f, char *err, size_t errlen) {
         for (size_t s = 0; s < c->n_series; s++) {
             const svg_series *se = &c->series[s];
             if (!se->label || !*se->label) continue;
-            const char *col = se->color ? se->color : palette[s % N_PALETTE];
+            const char *col = se->color ? se->color : svg_palette(s);
             const char *dash = se->dash ? se->dash : se->dashed ? "5,3" : NULL;
             fprintf(f,
                     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "

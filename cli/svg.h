@@ -38,6 +38,10 @@ typedef struct {
                               there), drawn translucent in the line's colour; NULL: none */
 } svg_series;
 
+/* The i-th colour ("#rrggbb") of the ten-colour palette series take by default, cycling:
+ * for callers that colour by something other than the series' index. */
+const char *svg_palette(size_t i);
+
 typedef struct {
     double x;          /* a vertical dashed line across the plot at this x */
     const char *label; /* written next to its top (may be NULL) */

@@ -466,6 +466,15 @@ LEXT_API lext_status lext_bootstrap_ppl(const lext_doc_losses *a, int64_t resamp
  * need the same n_docs and n_seeds. */
 LEXT_API lext_status lext_bootstrap_ratio(const lext_doc_losses *a, const lext_doc_losses *b,
                                           int64_t resamples, uint64_t seed, lext_interval *out);
+/* Paired bootstrap of (ppl(a) / ppl(b)) / (ppl(c) / ppl(d)): two models' growths compared
+ * on the same documents (a, b: model 1 at the long and the training length; c, d: model 2
+ * at the same two lengths). One draw of documents and seeds serves all four cells, so the
+ * documents' shared difficulty cancels within each growth and across the two. All four
+ * need the same n_docs and n_seeds. */
+LEXT_API lext_status lext_bootstrap_ratio_of_ratios(const lext_doc_losses *a, const lext_doc_losses *b,
+                                                    const lext_doc_losses *c, const lext_doc_losses *d,
+                                                    int64_t resamples, uint64_t seed,
+                                                    lext_interval *out);
 
 typedef enum {
     LEXT_VERDICT_HOLDS = 0,   /* the whole interval is on the claimed side of the threshold */

@@ -56,23 +56,36 @@ static double quantile(const double *v, size_t n, double q) {
     return v[i] + (pos - (double)i) * (v[i + 1] - v[i]);
 }
 
-/* b == NULL: the perplexity of a; else the ratio ppl(a) / ppl(b). */
-static lext_status bootstrap(const lext_doc_losses *a, const lext_doc_losses *b, int64_t R,
-                             uint64_t seed, lext_interval *out) {
-    LEXT_TRY(check_losses(a, "model a"));
-    if (b) {
-        LEXT_TRY(check_losses(b, "model b"));
-        if (b->n_docs != a->n_docs || b->n_seeds != a->n_seeds)
+/* The statistic of n cells: prod_k stat_of(cell k)^pow[k], pow[k] = +1 or -1, every cell
+ * drawn with the same documents and seeds (the pairing). n = 1: a perplexity; (a, b) with
+ * (+1, -1): a ratio; (a, b, c, d) with (+1, -1, -1, +1): a ratio of two ratios. */
+static double stat_n(const lext_doc_losses *const *cell, const int *pow, size_t n,
+                     const size_t *seeds, const size_t *docs) {
+    double v = 1;
+    for (size_t k = 0; k < n; k++) {
+        double s = stat_of(cell[k], seeds, docs);
+        v = pow[k] > 0 ? v * s : v / s;
+    }
+    return v;
+}
+
+static lext_status bootstrap(const lext_doc_losses *const *cell, const int *pow, size_t n,
+                             int64_t R, uint64_t seed, lext_interval *out) {
+    static const char *const which[] = {"model a", "model b", "model c", "model d"};
+    for (size_t k = 0; k < n; k++) {
+        LEXT_TRY(check_losses(cell[k], which[k]));
+        if (k > 0 && (cell[k]->n_docs != cell[0]->n_docs || cell[k]->n_seeds != cell[0]->n_seeds))
             return lext_fail(LEXT_ERR_ARG,
-                             "paired bootstrap: model a has %zu documents x %zu seeds, model b "
+                             "paired bootstrap: model a has %zu documents x %zu seeds, %s "
                              "%zu x %zu; pairs need the same",
-                             a->n_docs, a->n_seeds, b->n_docs, b->n_seeds);
+                             cell[0]->n_docs, cell[0]->n_seeds, which[k], cell[k]->n_docs,
+                             cell[k]->n_seeds);
     }
     if (R < 100 || R > (int64_t)1 << 24)
         return lext_fail(LEXT_ERR_ARG, "bootstrap: resamples must be in [100, %d], got %lld",
                          1 << 24, (long long)R);
     if (!out) return lext_fail(LEXT_ERR_ARG, "bootstrap: no output");
-    const size_t nd = a->n_docs, ns = a->n_seeds;
+    const size_t nd = cell[0]->n_docs, ns = cell[0]->n_seeds;
     size_t *docs = NULL, *seeds = NULL;
     double *v = NULL;
     lext_status st = lext_alloc((void **)&docs, nd * sizeof *docs, "bootstrap documents");
@@ -81,7 +94,7 @@ static lext_status bootstrap(const lext_doc_losses *a, const lext_doc_losses *b,
     if (!st) {
         for (size_t i = 0; i < nd; i++) docs[i] = i;
         for (size_t k = 0; k < ns; k++) seeds[k] = k;
-        out->est = b ? stat_of(a, seeds, docs) / stat_of(b, seeds, docs) : stat_of(a, seeds, docs);
+        out->est = stat_n(cell, pow, n, seeds, docs);
         out->lo = out->hi = NAN;
     }
     /* one document of one seed: every resample is the data itself, a zero-width interval
@@ -94,7 +107,7 @@ static lext_status bootstrap(const lext_doc_losses *a, const lext_doc_losses *b,
             if (ns > 1)
                 for (size_t k = 0; k < ns; k++) seeds[k] = (size_t)lext_rng_below(&rng, ns);
             for (size_t i = 0; i < nd; i++) docs[i] = (size_t)lext_rng_below(&rng, nd);
-            v[r] = b ? stat_of(a, seeds, docs) / stat_of(b, seeds, docs) : stat_of(a, seeds, docs);
+            v[r] = stat_n(cell, pow, n, seeds, docs);
         }
         qsort(v, (size_t)R, sizeof *v, cmp_double);
         out->lo = quantile(v, (size_t)R, 0.025);
@@ -108,13 +121,26 @@ static lext_status bootstrap(const lext_doc_losses *a, const lext_doc_losses *b,
 
 lext_status lext_bootstrap_ppl(const lext_doc_losses *a, int64_t resamples, uint64_t seed,
                                lext_interval *out) {
-    return bootstrap(a, NULL, resamples, seed, out);
+    if (!a) return lext_fail(LEXT_ERR_ARG, "bootstrap: model a is missing");
+    const lext_doc_losses *cell[1] = {a};
+    return bootstrap(cell, (const int[]){1}, 1, resamples, seed, out);
 }
 
 lext_status lext_bootstrap_ratio(const lext_doc_losses *a, const lext_doc_losses *b,
                                  int64_t resamples, uint64_t seed, lext_interval *out) {
-    if (!b) return lext_fail(LEXT_ERR_ARG, "paired bootstrap: model b is missing");
-    return bootstrap(a, b, resamples, seed, out);
+    if (!a || !b) return lext_fail(LEXT_ERR_ARG, "paired bootstrap: model %s is missing", a ? "b" : "a");
+    const lext_doc_losses *cell[2] = {a, b};
+    return bootstrap(cell, (const int[]){1, -1}, 2, resamples, seed, out);
+}
+
+lext_status lext_bootstrap_ratio_of_ratios(const lext_doc_losses *a, const lext_doc_losses *b,
+                                           const lext_doc_losses *c, const lext_doc_losses *d,
+                                           int64_t resamples, uint64_t seed, lext_interval *out) {
+    if (!a || !b || !c || !d)
+        return lext_fail(LEXT_ERR_ARG, "paired bootstrap: model %s is missing",
+                         !a ? "a" : !b ? "b" : !c ? "c" : "d");
+    const lext_doc_losses *cell[4] = {a, b, c, d};
+    return bootstrap(cell, (const int[]){1, -1, -1, 1}, 4, resamples, seed, out);
 }
 
 lext_verdict lext_judge(const lext_interval *iv, double threshold, bool above) {
