@@ -193,6 +193,65 @@ LEXT_API float *lext_model_grads(lext_model *m);
 LEXT_API void lext_model_zero_grad(lext_model *m);
 
 /* ---------------------------------------------------------------------------------------
+ * Context extension of rotary models (rope, xpos) at inference
+ *
+ * The methods people apply today to a RoPE model to run it past its training length l,
+ * each a change of the rotary frequencies theta_j = base^(-2j/d) (d = head dim, j = 0..d/2-1)
+ * and positions t, with s the scale factor:
+ *   linear       Position Interpolation (Chen et al. 2023): angle (t / s) theta_j
+ *   ntk          NTK-aware scaling (bloc97 2023): base' = base s^(d/(d-2)), angle t theta'_j
+ *   dynamic-ntk  dynamic NTK (emozilla 2023): ntk whose s grows with the context, here by
+ *                position: the token at position p is rotated (query and key alike) with
+ *                s(p) = max(1, f (p+1)/l - (f-1)), f = the factor (auto: 1), the base a kv
+ *                cache that never re-rotates its keys used when p was the newest token
+ *                (Hugging Face's rule); causal, so a score never depends on later tokens
+ *   yarn         YaRN (Peng et al. 2023): NTK-by-parts, theta'_j = (1-r_j) theta_j / s +
+ *                r_j theta_j with the ramp r_j = 1 - clamp((j-lo)/(hi-lo), 0, 1) between the
+ *                dims lo = floor(dim(beta_fast)), hi = ceil(dim(beta_slow)) that turn
+ *                beta times over l, dim(b) = d ln(l / (2 pi b)) / (2 ln base), clamped to
+ *                [0, d-1]; and the attention factor 0.1 ln s + 1 on cos and sin (so on
+ *                every logit squared), as the YaRN reference does
+ * XPOS keeps its decay zeta_j^((t-c)/B) on true positions, unless xpos_decay_scaled: then
+ * zeta_j^((t-c)/(s B)), the decay stretched by the same factor.
+ * A static factor of 0 means auto: s = max(1, T/l) for a sequence of T tokens (every
+ * forward of length T; a causal decoder takes its max context as T; a window decoder needs
+ * a factor). The setting belongs to the model object, is not saved in checkpoints, and
+ * applies to every forward, evaluation, score and decoder created after it is set;
+ * gradients stay exact under it (fine-tuning with Position Interpolation works).
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum {
+    LEXT_ROPE_SCALING_NONE = 0,
+    LEXT_ROPE_SCALING_LINEAR,
+    LEXT_ROPE_SCALING_NTK,
+    LEXT_ROPE_SCALING_DYNAMIC_NTK,
+    LEXT_ROPE_SCALING_YARN,
+    LEXT_ROPE_SCALING_COUNT
+} lext_rope_scaling_kind;
+
+typedef struct {
+    lext_rope_scaling_kind kind; /* [none] */
+    double factor;               /* s >= 1, or 0: auto (see above) [0] */
+    double beta_fast, beta_slow; /* yarn's ramp ends, in rotations over l [32, 1] */
+    bool xpos_decay_scaled;      /* xpos only, with linear, ntk or yarn: B -> s B [false] */
+} lext_rope_scaling;
+
+LEXT_API void lext_rope_scaling_default(lext_rope_scaling *r);
+/* "none", "linear", "ntk", "dynamic-ntk", "yarn". Never NULL. */
+LEXT_API const char *lext_rope_scaling_name(lext_rope_scaling_kind k);
+LEXT_API lext_status lext_rope_scaling_parse(const char *s, lext_rope_scaling_kind *out);
+/* Checks r on its own and against the model config c (scaling needs rope or xpos, the
+ * decay flag xpos and a static method, ntk a head dim > 2); names the problem. */
+LEXT_API lext_status lext_rope_scaling_validate(const lext_rope_scaling *r, const lext_config *c);
+/* The factor s that r applies to a sequence of T tokens of a model trained at train_len
+ * (dynamic-ntk: at its last position, T - 1); 1 for none. */
+LEXT_API double lext_rope_scaling_factor(const lext_rope_scaling *r, int64_t T, int64_t train_len);
+/* Sets (validated; NULL: none) or reads the model's scaling. Not thread-safe against
+ * concurrent forwards of the same model. */
+LEXT_API lext_status lext_model_set_rope_scaling(lext_model *m, const lext_rope_scaling *r);
+LEXT_API const lext_rope_scaling *lext_model_rope_scaling(const lext_model *m);
+
+/* ---------------------------------------------------------------------------------------
  * Forward and backward
  * ------------------------------------------------------------------------------------- */
 

@@ -19,6 +19,8 @@ struct lext_decoder {
     float *k, *v;    /* (L, cap, D) each */
     float *decay;    /* (maxdist + 1, P), xpos only */
     rotary_table rot; /* cos/sin of the chunk's absolute positions (no scales) */
+    lext_rope_scaling rs; /* the model's context extension when the decoder was created */
+    int64_t seq_len;      /* what an auto factor resolves against: the max context */
     /* pass workspace, chunk rows */
     float *x, *ln, *mean, *rstd, *qkv, *att, *tmp, *mid, *fc, *fc_act, *pe, *logits;
     float *scratch; /* (threads, cap) */
@@ -51,9 +53,19 @@ lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int6
     }
     if (cap > ((int64_t)1 << 31) / c->d_model)
         return lext_fail(LEXT_ERR_ARG, "a cache of %lld tokens is too large", (long long)cap);
+    const lext_rope_scaling rs = m->rope_scaling;
+    const bool auto_static = rs.factor == 0 && rs.kind != LEXT_ROPE_SCALING_NONE &&
+                             rs.kind != LEXT_ROPE_SCALING_DYNAMIC_NTK;
+    if (auto_static && a.mode != LEXT_ATTN_CAUSAL)
+        return lext_fail(LEXT_ERR_ARG,
+                         "rope scaling '%s' with an auto factor resolves against the sequence "
+                         "length, which a %s decoder does not bound; give the factor",
+                         lext_rope_scaling_name(rs.kind), lext_attn_name(attn->mode));
     lext_decoder *d = calloc(1, sizeof *d);
     if (!d) return lext_fail(LEXT_ERR_NOMEM, "cannot allocate a decoder");
     d->m = m;
+    d->rs = rs;
+    d->seq_len = a.mode == LEXT_ATTN_CAUSAL ? max_context : 0;
     d->attn = a;
     d->cap = cap;
     d->chunk = chunk;
@@ -86,10 +98,14 @@ lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int6
         const int64_t maxdist = a.mode == LEXT_ATTN_CAUSAL ? cap - 1 : a.window - 1;
         s = grab(d, &d->decay, (size_t)(maxdist + 1) * P, "xpos decay table");
         const double hd = 2.0 * (double)P;
+        /* B, or s B with a scaled decay (static methods only, so one s for every row) */
+        const double B = rs.xpos_decay_scaled
+                             ? lext_rope_scaling_factor(&rs, d->seq_len, c->train_len) * c->xpos_scale_base
+                             : c->xpos_scale_base;
         for (int64_t t = 0; !s && t <= maxdist; t++)
             for (size_t j = 0; j < P; j++) {
                 double zeta = (2.0 * (double)j + c->xpos_gamma * hd) / ((1.0 + c->xpos_gamma) * hd);
-                d->decay[(size_t)t * P + j] = (float)pow(zeta, (double)t / c->xpos_scale_base);
+                d->decay[(size_t)t * P + j] = (float)pow(zeta, (double)t / B);
             }
     }
     if (s) {
@@ -142,7 +158,7 @@ static lext_status feed_chunk(lext_model *m, lext_decoder *d, const int32_t *tok
     } else if (c->pos == LEXT_POS_LEARNED) {
         pos_add_forward(d->x, w->pos_embed + p0 * D, 1, n, D);
     }
-    if (ph.rotary) rotary_table_fill(&d->rot, c, p0, n, 0);
+    if (ph.rotary) rotary_table_fill(&d->rot, c, &d->rs, p0, n, 0, d->seq_len);
 
     for (int l = 0; l < c->n_layer; l++) {
         const layer_tensors *lw = &w->layer[l];

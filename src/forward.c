@@ -275,7 +275,7 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
     embed_forward(x, tokens, w->embed, embed_scale_of(c), N, D);
     if (ph.embed_add)
         pos_add_forward(x, c->pos == LEXT_POS_LEARNED ? w->pos_embed : ctx->sin_table, B, T, D);
-    if (ph.rotary) rotary_table_fill(&ctx->rot, c, 0, T, rotary_centre(T));
+    if (ph.rotary) rotary_table_fill(&ctx->rot, c, &m->rope_scaling, 0, T, rotary_centre(T), T);
 
     for (int l = 0; l < c->n_layer; l++) {
         const layer_tensors *lw = &w->layer[l];

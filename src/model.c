@@ -81,6 +81,7 @@ lext_status lext_model_create(const lext_config *c, lext_model **out) {
     lext_model *m = calloc(1, sizeof *m);
     if (!m) return lext_fail(LEXT_ERR_NOMEM, "cannot allocate the model");
     m->cfg = *c;
+    lext_rope_scaling_default(&m->rope_scaling);
     lext_status s = LEXT_OK;
     m->w.layer = calloc((size_t)c->n_layer, sizeof(layer_tensors));
     m->g.layer = calloc((size_t)c->n_layer, sizeof(layer_tensors));

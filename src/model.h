@@ -36,6 +36,7 @@ struct lext_model {
     float *params, *grads; /* (num_params) each */
     model_tensors w, g;    /* views of params and grads */
     float *alibi_slopes;   /* (H), alibi only */
+    lext_rope_scaling rope_scaling; /* context extension at inference (none by default) */
 };
 
 /* Activations of one layer; in an inference workspace every layer shares one set. */

@@ -20,6 +20,7 @@ lext_status rotary_table_init(rotary_table *t, const lext_config *c, int64_t cap
     if (!s) s = lext_alloc((void **)&t->sin, bytes, "rotary sin table");
     if (!s && t->xpos) s = lext_alloc((void **)&t->qs, bytes, "xpos query scales");
     if (!s && t->xpos) s = lext_alloc((void **)&t->ks, bytes, "xpos key scales");
+    if (!s) s = lext_alloc((void **)&t->omega, (size_t)t->P * sizeof(double), "rotary frequencies");
     if (s) rotary_table_free(t);
     return s;
 }
@@ -29,37 +30,66 @@ void rotary_table_free(rotary_table *t) {
     lext_free(t->sin);
     lext_free(t->qs);
     lext_free(t->ks);
+    lext_free(t->omega);
     *t = (rotary_table){0};
 }
 
-void rotary_table_fill(rotary_table *t, const lext_config *c, int64_t pos0, int64_t n,
-                       int64_t centre) {
-    LEXT_ASSERT(n <= t->cap);
-    if (t->n == n && t->pos0 == pos0 && t->centre == centre) return; /* already there */
+static bool same_scaling(const lext_rope_scaling *a, const lext_rope_scaling *b) {
+    return a->kind == b->kind && a->factor == b->factor && a->beta_fast == b->beta_fast &&
+           a->beta_slow == b->beta_slow && a->xpos_decay_scaled == b->xpos_decay_scaled;
+}
+
+/* The rows of positions pos0 .. pos0+n-1 with frequencies omega (P) and cos/sin factor ms. */
+static void fill_rows(rotary_table *t, const lext_config *c, int64_t pos0, int64_t r0, int64_t n,
+                      int64_t centre, const double *omega, rope_params rp) {
     const int P = t->P;
     const double hd = 2.0 * P;
-    const double gamma = c->xpos_gamma, base = c->xpos_scale_base;
+    const double gamma = c->xpos_gamma;
 #pragma omp parallel for schedule(static) if (n > 1)
-    for (int64_t r = 0; r < n; r++) {
+    for (int64_t r = r0; r < r0 + n; r++) {
         double pos = (double)(pos0 + r);
         for (int j = 0; j < P; j++) {
-            double theta = pow(c->rope_base, -2.0 * j / hd); /* theta_j = base^(-2j/hd) */
-            double a = pos * theta;
-            t->cos[r * P + j] = (float)cos(a);
-            t->sin[r * P + j] = (float)sin(a);
+            double a = pos * omega[j];
+            t->cos[r * P + j] = (float)(rp.mscale * cos(a));
+            t->sin[r * P + j] = (float)(rp.mscale * sin(a));
             if (t->xpos) {
                 /* zeta_j = (2j + gamma hd) / ((1 + gamma) hd); the exponent uses the
                  * centred position (t - c) / B, never t - c / B (a known NaN bug) */
                 double zeta = (2.0 * j + gamma * hd) / ((1.0 + gamma) * hd);
-                double e = (pos - (double)centre) / base;
+                double e = (pos - (double)centre) / rp.decay_base;
                 t->qs[r * P + j] = (float)pow(zeta, e);
                 t->ks[r * P + j] = (float)pow(zeta, -e);
             }
         }
     }
+}
+
+void rotary_table_fill(rotary_table *t, const lext_config *c, const lext_rope_scaling *r,
+                       int64_t pos0, int64_t n, int64_t centre, int64_t seq_len) {
+    LEXT_ASSERT(n <= t->cap);
+    lext_rope_scaling rs;
+    if (r) rs = *r;
+    else lext_rope_scaling_default(&rs);
+    /* an auto factor resolves against seq_len; otherwise seq_len changes nothing */
+    if (rs.factor != 0 || rs.kind == LEXT_ROPE_SCALING_NONE || rs.kind == LEXT_ROPE_SCALING_DYNAMIC_NTK)
+        seq_len = 0;
+    if (t->n == n && t->pos0 == pos0 && t->centre == centre && t->seq_len == seq_len &&
+        same_scaling(&t->rs, &rs))
+        return; /* already there */
+    if (rope_scaling_per_row(&rs)) {
+        for (int64_t k = 0; k < n; k++) { /* the frequencies of each position */
+            rope_params rp = rope_params_at(c, &rs, seq_len, pos0 + k, t->omega);
+            fill_rows(t, c, pos0, k, 1, centre, t->omega, rp);
+        }
+    } else {
+        rope_params rp = rope_params_at(c, &rs, seq_len, pos0, t->omega);
+        fill_rows(t, c, pos0, 0, n, centre, t->omega, rp);
+    }
     t->n = n;
     t->pos0 = pos0;
     t->centre = centre;
+    t->seq_len = seq_len;
+    t->rs = rs;
 }
 
 /* One vector of hd = 2P components: y = s R x (s = NULL means 1). */

@@ -52,20 +52,37 @@ void pos_add_backward(float *dtable, const float *dx, int64_t B, int64_t T, int6
 
 /* ---- hook 2: rotary (rope, xpos) ------------------------------------------------------ */
 
-/* Per-position factors for rows [pos0, pos0 + n), each (n, P):
- * cos/sin of t theta_j; qs = s_q, ks = s_k (NULL for rope: all ones). */
+/* Context extension (pe_scaling.c; the methods in lext.h): for the row at position pos of
+ * a sequence of T tokens, omega (P) receives the angle per position, so the row's angles are
+ * pos omega_j (theta_j unscaled: omega_j = theta_j); the result carries the factor s, the
+ * factor on cos and sin (yarn's attention factor, else 1) and XPOS's decay base. r NULL:
+ * none. Only dynamic-ntk depends on pos (rope_scaling_per_row). */
 typedef struct {
-    int64_t cap, n, pos0, centre;
+    double s, mscale, decay_base;
+} rope_params;
+
+rope_params rope_params_at(const lext_config *c, const lext_rope_scaling *r, int64_t T,
+                           int64_t pos, double *omega);
+bool rope_scaling_per_row(const lext_rope_scaling *r);
+
+/* Per-position factors for rows [pos0, pos0 + n), each (n, P):
+ * mscale cos/sin of the row's angles; qs = s_q, ks = s_k (NULL for rope: all ones). */
+typedef struct {
+    int64_t cap, n, pos0, centre, seq_len;
     int P;
     bool xpos;
+    lext_rope_scaling rs; /* what the filled rows were computed with */
     float *cos, *sin, *qs, *ks;
+    double *omega; /* (P) scratch of the fill */
 } rotary_table;
 
 lext_status rotary_table_init(rotary_table *t, const lext_config *c, int64_t cap);
 void rotary_table_free(rotary_table *t);
-/* Fills rows for positions pos0 .. pos0+n-1 with scale centre `centre` (n <= cap). */
-void rotary_table_fill(rotary_table *t, const lext_config *c, int64_t pos0, int64_t n,
-                       int64_t centre);
+/* Fills rows for positions pos0 .. pos0+n-1 (n <= cap) with scale centre `centre`, under
+ * scaling r (NULL: none) for a sequence of seq_len tokens (what an auto factor resolves
+ * against). Refills only when one of them changed. */
+void rotary_table_fill(rotary_table *t, const lext_config *c, const lext_rope_scaling *r,
+                       int64_t pos0, int64_t n, int64_t centre, int64_t seq_len);
 /* The torchscale centre for a key length T: ceil(T/2). */
 static inline int64_t rotary_centre(int64_t T) { return (T + 1) / 2; }
 

@@ -51,20 +51,81 @@ def sinusoidal_table(T, D):
     return pe
 
 
-def rotary_factors(T, hd, base, xpos, gamma, scale_base):
+def rope_scaling_factor(scaling, T, L):
+    """The static factor s of a scaling dict for a sequence of T tokens trained at L:
+    the given factor, or (factor 0 = auto) max(1, T / L)."""
+    f = float(scaling.get("factor", 0.0))
+    return f if f > 0 else max(1.0, T / L)
+
+
+def _yarn_inv_freq(hd, base, s, L, beta_fast, beta_slow):
+    """YaRN's NTK-by-parts frequencies, written after Hugging Face's
+    _yarn_find_correction_dim / _yarn_linear_ramp_mask (LlamaYaRNScaledRotaryEmbedding)."""
+    def correction_dim(rot):
+        return (hd * math.log(L / (rot * 2 * math.pi))) / (2 * math.log(base))
+
+    low = max(math.floor(correction_dim(beta_fast)), 0)
+    high = min(math.ceil(correction_dim(beta_slow)), hd - 1)
+    if low == high:
+        high += 0.001
+    pos_freqs = base ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    extrapolation = 1.0 / pos_freqs
+    interpolation = 1.0 / (s * pos_freqs)
+    ramp = torch.clamp((torch.arange(hd // 2, dtype=torch.float64) - low) / (high - low), 0, 1)
+    extrapolation_mask = 1 - ramp
+    return interpolation * (1 - extrapolation_mask) + extrapolation * extrapolation_mask
+
+
+def rotary_factors(T, hd, base, xpos, gamma, scale_base, scaling=None, train_len=None):
     """cos, sin of t*theta_j and the query / key scales, each (T, hd/2), float64.
     theta_j = base^(-2j/hd). XPOS: zeta_j = (2j + gamma*hd) / ((1+gamma)*hd), query scale
-    zeta_j^((t-c)/B), key scale zeta_j^(-(t-c)/B), c = ceil(T/2). RoPE: scales 1."""
+    zeta_j^((t-c)/B), key scale zeta_j^(-(t-c)/B), c = ceil(T/2). RoPE: scales 1.
+
+    scaling (a dict: kind, factor, beta_fast, beta_slow, xpos_decay_scaled; None = none) is
+    a context extension, each written from its paper / Hugging Face's rule:
+      linear: positions t / s;   ntk: base * s^(d/(d-2));
+      dynamic-ntk: row t gets ntk with s_t = max(1, f (t+1)/L - (f-1)) (HF's rule at the
+                   step when t was the newest token; f = factor, 1 when 0);
+      yarn: NTK-by-parts frequencies and cos, sin times 0.1 ln s + 1.
+    xpos_decay_scaled: B -> s B."""
     P = hd // 2
     j = torch.arange(P, dtype=torch.float64)
-    theta = torch.pow(torch.tensor(float(base), dtype=torch.float64), -2.0 * j / hd)
     t = torch.arange(T, dtype=torch.float64)
-    ang = t[:, None] * theta[None, :]
-    cos, sin = torch.cos(ang), torch.sin(ang)
+    kind = scaling["kind"] if scaling else "none"
+    L = train_len
+    theta = torch.pow(torch.tensor(float(base), dtype=torch.float64), -2.0 * j / hd)
+    mscale, s = 1.0, 1.0
+    if kind == "none":
+        ang = t[:, None] * theta[None, :]
+    elif kind == "linear":
+        s = rope_scaling_factor(scaling, T, L)
+        ang = (t / s)[:, None] * theta[None, :]
+    elif kind == "ntk":
+        s = rope_scaling_factor(scaling, T, L)
+        b2 = base * s ** (hd / (hd - 2))
+        ang = t[:, None] * torch.pow(torch.tensor(b2, dtype=torch.float64), -2.0 * j / hd)[None, :]
+    elif kind == "dynamic-ntk":
+        f = float(scaling.get("factor", 0.0)) or 1.0
+        rows = []
+        for ti in range(T):
+            st = max(1.0, f * (ti + 1) / L - (f - 1))
+            bt = base * st ** (hd / (hd - 2))
+            rows.append(ti * torch.pow(torch.tensor(bt, dtype=torch.float64), -2.0 * j / hd))
+        ang = torch.stack(rows)
+    elif kind == "yarn":
+        s = rope_scaling_factor(scaling, T, L)
+        inv = _yarn_inv_freq(hd, base, s, L, scaling.get("beta_fast", 32.0), scaling.get("beta_slow", 1.0))
+        ang = t[:, None] * inv[None, :]
+        if s > 1:
+            mscale = 0.1 * math.log(s) + 1.0
+    else:
+        raise ValueError(f"unknown rope scaling {kind!r}")
+    cos, sin = mscale * torch.cos(ang), mscale * torch.sin(ang)
     if xpos:
+        B = scale_base * (s if scaling and scaling.get("xpos_decay_scaled") else 1.0)
         zeta = (2.0 * j + gamma * hd) / ((1.0 + gamma) * hd)
         c = math.ceil(T / 2)
-        p = (t - c) / scale_base
+        p = (t - c) / B
         qs = torch.pow(zeta[None, :], p[:, None])
         ks = torch.pow(zeta[None, :], -p[:, None])
     else:
@@ -167,6 +228,7 @@ class Attention(nn.Module):
         self.hd = D // self.H
         self.qkv = Linear(D, 3 * D)
         self.out = Linear(D, D)
+        self.scaling = None  # context extension (rotary_factors), set by set_rope_scaling
 
     def forward(self, x, allowed):
         cfg, H, hd = self.cfg, self.H, self.hd
@@ -176,7 +238,8 @@ class Attention(nn.Module):
         pos = cfg["pos"]
         if pos in ("rope", "xpos"):
             cos, sin, qs, ks = rotary_factors(
-                T, hd, cfg["rope_base"], pos == "xpos", cfg["xpos_gamma"], cfg["xpos_scale_base"]
+                T, hd, cfg["rope_base"], pos == "xpos", cfg["xpos_gamma"], cfg["xpos_scale_base"],
+                self.scaling, cfg["train_len"],
             )
             q = apply_rotary(q, cos, sin, qs)
             k = apply_rotary(k, cos, sin, ks)
@@ -239,6 +302,11 @@ class LextReference(nn.Module):
         for mod in self.modules():
             if isinstance(mod, Linear):
                 mod.precision = precision
+
+    def set_rope_scaling(self, scaling):
+        """scaling: None or a dict (rotary_factors) applied by every layer from now on."""
+        for layer in self.layers:
+            layer.attn.scaling = dict(scaling) if scaling else None
 
     def forward(self, tokens, mode="causal", block=None, window=None):
         """tokens (B, T) int64 -> logits (B, T, V)."""

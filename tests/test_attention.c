@@ -246,7 +246,7 @@ TEST(xpos_and_rope_match_closed_form) {
         c.n_head = 1;
         rotary_table t;
         CHECK(rotary_table_init(&t, &c, T) == LEXT_OK, "table");
-        rotary_table_fill(&t, &c, 0, T, rotary_centre(T));
+        rotary_table_fill(&t, &c, NULL, 0, T, rotary_centre(T), T);
         float q[64], k[64], qa[128], ka[128];
         double worst = 0;
         const int64_t pairs[][2] = {{0, 0},       {5, 3},        {300, 0},     {1023, 1000},
@@ -282,7 +282,7 @@ TEST(xpos_logits_are_relative) {
     rotary_table base, shifted;
     rotary_table_init(&base, &c, n);
     rotary_table_init(&shifted, &c, n);
-    rotary_table_fill(&base, &c, 0, n, rotary_centre(n));
+    rotary_table_fill(&base, &c, NULL, 0, n, rotary_centre(n), n);
     static float q[64 * 64], k[64 * 64], qa[64][128], ka[64][128], qb[64][128], kb[64][128];
     h_fill(q, (size_t)n * hd, 1.0);
     h_fill(k, (size_t)n * hd, 1.0);
@@ -294,7 +294,7 @@ TEST(xpos_logits_are_relative) {
         for (int fixed = 0; fixed <= 1; fixed++) {
             /* centre moving with the positions, or the centre of a 16384-token sequence */
             int64_t centre = fixed ? rotary_centre(16384) : offsets[o] + rotary_centre(n);
-            rotary_table_fill(&shifted, &c, offsets[o], n, centre);
+            rotary_table_fill(&shifted, &c, NULL, offsets[o], n, centre, n);
             for (int i = 0; i < n; i++) transform(qb[i], q + i * hd, k + i * hd, &shifted, i, hd);
             for (int i = 0; i < n; i++) memcpy(kb[i], qb[i] + hd, sizeof(float) * hd);
             double num = 0, den = 0;
@@ -325,7 +325,7 @@ TEST(xpos_decay_values) {
     c.n_head = 1;
     rotary_table t;
     rotary_table_init(&t, &c, 4097);
-    rotary_table_fill(&t, &c, 0, 4097, 0); /* centre 0: qs(t) = zeta^(t/B) */
+    rotary_table_fill(&t, &c, NULL, 0, 4097, 0, 4097); /* centre 0: qs(t) = zeta^(t/B) */
     CHECK(fabs(t.qs[1024 * 32 + 0] - 0.0816) < 5e-4, "pair 0 at 1024: %g", (double)t.qs[1024 * 32]);
     CHECK(fabs(t.qs[4096 * 32 + 0] - 4.4e-5) < 5e-6, "pair 0 at 4096: %g", (double)t.qs[4096 * 32]);
     CHECK(fabs(t.qs[1024 * 32 + 31] - 0.956) < 5e-4, "pair 31 at 1024: %g",

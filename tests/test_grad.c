@@ -214,7 +214,7 @@ TEST(grad_rotary) {
         c.n_head = RO_H;
         c.xpos_scale_base = 2.0; /* strong decay over 6 positions: scales far from 1 */
         CHECK(rotary_table_init(&ro.tab, &c, RO_T) == LEXT_OK, "table");
-        rotary_table_fill(&ro.tab, &c, 3, RO_T, 5); /* positions 3..8, centre 5 */
+        rotary_table_fill(&ro.tab, &c, NULL, 3, RO_T, 5, RO_T); /* positions 3..8, centre 5 */
         h_fill(ro.in, sizeof ro.in / sizeof(float), 1.0);
         h_fill(ro.r, sizeof ro.r / sizeof(float), 1.0);
         static float din[RO_B * RO_T * 3 * RO_D];
@@ -295,8 +295,13 @@ static double mo_loss(void *arg) {
 
 TEST(grad_model_every_scheme) {
     for (int pos = 0; pos < LEXT_POS_COUNT; pos++)
-        for (int variant = 0; variant < 3; variant++) { /* tied, untied, embed_scale */
+        for (int variant = 0; variant < 5; variant++) {
+            /* tied, untied, embed_scale; for rotary models two context extensions too:
+             * 3 yarn (auto factor 9/4, the xpos decay scaled), 4 dynamic-ntk (factor 2, so
+             * the frequencies differ from row to row past train_len 4) */
             const bool tied = variant != 1, scaled = variant == 2;
+            const bool rotary = pos == LEXT_POS_ROPE || pos == LEXT_POS_XPOS;
+            if (variant >= 3 && !rotary) continue;
             if (!tied && pos != LEXT_POS_XPOS) continue; /* untied once is enough */
             /* embed_scale where the experiment uses it (absolute positions) and once
              * without an absolute add */
@@ -315,7 +320,14 @@ TEST(grad_model_every_scheme) {
             c.tied = tied;
             c.embed_scale = scaled;
             c.xpos_scale_base = 4.0; /* decay visible within 9 positions */
+            if (variant >= 3) c.train_len = 4;
+            lext_rope_scaling rs;
+            lext_rope_scaling_default(&rs);
+            if (variant == 3) rs.kind = LEXT_ROPE_SCALING_YARN, rs.xpos_decay_scaled = pos == LEXT_POS_XPOS;
+            if (variant == 4) rs.kind = LEXT_ROPE_SCALING_DYNAMIC_NTK, rs.factor = 2;
             CHECK(lext_model_create(&c, &mo.m) == LEXT_OK, "create: %s", lext_last_error());
+            CHECK(lext_model_set_rope_scaling(mo.m, &rs) == LEXT_OK, "scaling: %s", lext_last_error());
+            const char *ext = variant >= 3 ? lext_rope_scaling_name(rs.kind) : "";
             lext_model_init(mo.m, 7);
             /* weights larger than the 0.02 init, so every path carries real signal */
             for (int i = 0; i < lext_model_num_tensors(mo.m); i++) {
@@ -339,12 +351,12 @@ TEST(grad_model_every_scheme) {
                 double e = fd_check(p->data, p->grad, p->numel, 1e-2, mo_loss, NULL, 24);
                 if (e > worst) worst = e, worst_name = p->name;
                 char what[160];
-                snprintf(what, sizeof what, "%s%s%s %s", lext_pos_name(c.pos),
-                         tied ? "" : " untied", scaled ? " embed_scale" : "", p->name);
+                snprintf(what, sizeof what, "%s%s%s %s %s", lext_pos_name(c.pos),
+                         tied ? "" : " untied", scaled ? " embed_scale" : "", ext, p->name);
                 CHECK_LE(e, MODEL_TOL, what);
             }
-            printf("  model %-10s%s%s worst %.2e (%s)\n", lext_pos_name(c.pos),
-                   tied ? "" : " untied", scaled ? " embed_scale" : "", worst, worst_name);
+            printf("  model %-10s%s%s %s worst %.2e (%s)\n", lext_pos_name(c.pos),
+                   tied ? "" : " untied", scaled ? " embed_scale" : "", ext, worst, worst_name);
             lext_ctx_free(mo.ctx);
             lext_model_free(mo.m);
         }

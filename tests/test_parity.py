@@ -173,6 +173,69 @@ CASES = [
 ]
 
 
+# Context extension (lext.h "Context extension"; reference.rotary_factors): rotary models at
+# T_LONG = 23 > train_len 16, logits (inference workspace) and every gradient (training
+# workspace) under each scaling, auto (s = 23/16) and fixed factors, causal and bca/window.
+SCALING_CASES = [
+    ("rope linear auto", config("rope"), {"kind": "linear"}, "causal"),
+    ("rope ntk s=4", config("rope", n_head=4, d_model=32, d_ff=64), {"kind": "ntk", "factor": 4.0}, "causal"),
+    ("rope dynamic-ntk f=2", config("rope"), {"kind": "dynamic-ntk", "factor": 2.0}, "causal"),
+    ("rope dynamic-ntk auto", config("rope", rope_base=100.0), {"kind": "dynamic-ntk"}, "causal"),
+    ("rope yarn auto", config("rope"), {"kind": "yarn"}, "causal"),
+    # head dim 16 and beta 1 / 0.25 give a fractional ramp over pairs 0..3
+    ("rope yarn s=4 ramp bca", config("rope", d_model=32, d_ff=64),
+     {"kind": "yarn", "factor": 4.0, "beta_fast": 1.0, "beta_slow": 0.25}, "bca"),
+    ("xpos linear s=2", config("xpos", xpos_scale_base=8.0), {"kind": "linear", "factor": 2.0}, "causal"),
+    ("xpos linear decay-scaled", config("xpos", xpos_scale_base=8.0),
+     {"kind": "linear", "factor": 3.0, "xpos_decay_scaled": True}, "causal"),
+    ("xpos yarn auto decay-scaled window", config("xpos", xpos_scale_base=8.0),
+     {"kind": "yarn", "xpos_decay_scaled": True}, "window"),
+    ("xpos ntk auto bca", config("xpos", xpos_scale_base=8.0), {"kind": "ntk"}, "bca"),
+    ("xpos dynamic-ntk f=3", config("xpos", xpos_scale_base=8.0), {"kind": "dynamic-ntk", "factor": 3.0}, "causal"),
+]
+
+
+def scaling_args(sc):
+    a = ["--rope-scaling", sc["kind"], "--rope-factor", repr(float(sc.get("factor", 0.0)))]
+    if "beta_fast" in sc:
+        a += ["--yarn-beta-fast", repr(sc["beta_fast"]), "--yarn-beta-slow", repr(sc["beta_slow"])]
+    if sc.get("xpos_decay_scaled"):
+        a += ["--xpos-decay-scaled", "1"]
+    return a
+
+
+def run_scaling_case(label, cfg, sc, mode, seed, tmp):
+    """Returns (worst logits/loss error, worst gradient error)."""
+    model = random_model(cfg, seed)
+    ckpt = os.path.join(tmp, "model.safetensors")
+    save_model(model, cfg, ckpt)
+    model, _, _ = load_reference(ckpt, cfg)
+    toks, targs = make_batch(cfg, 2, T_LONG, seed + 1)
+    batch = os.path.join(tmp, "batch.bin")
+    write_batch(batch, toks, targs)
+    kw = {"block": BLOCK} if mode == "bca" else {"window": WINDOW} if mode == "window" else {}
+    extra = ["--attn", mode] + (["--block", str(BLOCK)] if mode == "bca" else
+                                ["--window", str(WINDOW)] if mode == "window" else [])
+    with torch.no_grad():
+        plain = model(toks, mode, **kw)
+    model.set_rope_scaling(sc)
+    lg = model(toks, mode, **kw)
+    lo = ref.loss_fn(lg, targs)
+    lo.backward()
+    logits_path = os.path.join(tmp, "logits.bin")
+    a = run_tool(["--ckpt", ckpt, "--batch", batch, "--logits", logits_path] + extra + scaling_args(sc))
+    b = run_tool(["--ckpt", ckpt, "--batch", batch, "--grads", os.path.join(tmp, "grads.safetensors")]
+                 + extra + scaling_args(sc))
+    # the scaling must change the model at this length, or the comparison proves nothing
+    moved = rel_err(lg.detach(), plain)
+    record(moved > 1e-3, f"{label}: the scaling changes the logits at T={T_LONG}", f"only {moved:.3g}")
+    e = rel_err(read_logits(logits_path, 2, T_LONG, cfg["vocab_size"]), lg.detach())
+    e = max(e, scalar_err(a["loss"], lo.item()), scalar_err(b["loss"], lo.item()))
+    record(e <= TOL, f"{label}: logits and loss", f"rel err {e:.3g}")
+    eg, _ = compare_grads(label, tmp, cfg, model, grads_of(model))
+    return e, eg
+
+
 def random_model(cfg, seed):
     """A float64 reference model with float32-representable random weights: matrices and
     embeddings N(0, 0.35^2), biases N(0, 0.2^2), LayerNorm gains 1 + N(0, 0.2^2)."""
@@ -574,6 +637,14 @@ def main():
               f"  bca {w.get('bca', float('nan')):.1e}/{w.get('bca-grads', float('nan')):.1e}"
               f"  window {w.get('window', float('nan')):.1e}/{w.get('window-grads', float('nan')):.1e}"
               f"  bca@T=l {w.get('bca@T=l', float('nan')):.1e}", flush=True)
+    print(f"context extension at T={T_LONG} (train_len 16): max|lext - ref| / max|ref|", flush=True)
+    for i, (label, cfg, sc, mode) in enumerate(SCALING_CASES):
+        with tempfile.TemporaryDirectory(prefix="lext-parity-") as tmp:
+            try:
+                e, eg = run_scaling_case(label, cfg, sc, mode, 9000 + 17 * i, tmp)
+                print(f"  {label:<34} {mode:<7} logits {e:.1e}  grads {eg:.1e}", flush=True)
+            except Exception as ex:  # noqa: BLE001
+                record(False, f"{label}: the scaling case raised", f"{type(ex).__name__}: {ex}")
     print(f"bf16 matrix products (--precision bf16) against the reference's bf16 products "
           f"(tol {TOL_BF16:g}; {TOL_BF16_EXACT:g} where no rounding flipped); "
           f"last columns: lext bf16 against the fp32 reference", flush=True)

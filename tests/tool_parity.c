@@ -16,6 +16,9 @@
  *                     (defaults: lext_optim_config_default(total), total = N steps)
  *   --out PATH        saves the model after the steps with lext_checkpoint_save
  *   --precision P     fp32 (default) or bf16: the workspace's matrix products
+ *   --rope-scaling K  context extension (none, linear, ntk, dynamic-ntk, yarn) with
+ *                     --rope-factor S (0: auto), --yarn-beta-fast X, --yarn-beta-slow X and
+ *                     --xpos-decay-scaled 0|1 (lext_model_set_rope_scaling)
  *
  * A gradient (--grads) or training (--steps) run uses a training workspace; a logits-only
  * run uses an inference workspace (the path `lext eval` takes).
@@ -83,6 +86,9 @@ int main(int argc, char **argv) {
                *out_path = NULL, *attn_name = "causal", *precision = "fp32";
     long long block = -1, window = -1, steps = 0, warmup = -1, total = -1;
     double lr = -1, min_lr_ratio = -1, wd = -1, clip = -1;
+    const char *scaling_name = "none";
+    lext_rope_scaling rs;
+    lext_rope_scaling_default(&rs);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc) die_usage("every option takes a value");
@@ -94,6 +100,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out_path = v;
         else if (!strcmp(a, "--attn")) attn_name = v;
         else if (!strcmp(a, "--precision")) precision = v;
+        else if (!strcmp(a, "--rope-scaling")) scaling_name = v;
+        else if (!strcmp(a, "--rope-factor")) rs.factor = num_arg(a, v);
+        else if (!strcmp(a, "--yarn-beta-fast")) rs.beta_fast = num_arg(a, v);
+        else if (!strcmp(a, "--yarn-beta-slow")) rs.beta_slow = num_arg(a, v);
+        else if (!strcmp(a, "--xpos-decay-scaled")) rs.xpos_decay_scaled = num_arg(a, v) != 0;
         else if (!strcmp(a, "--block")) block = (long long)num_arg(a, v);
         else if (!strcmp(a, "--window")) window = (long long)num_arg(a, v);
         else if (!strcmp(a, "--steps")) steps = (long long)num_arg(a, v);
@@ -114,6 +125,8 @@ int main(int argc, char **argv) {
     lext_model *m = NULL;
     check(lext_checkpoint_load(ckpt, &m, NULL, NULL), "lext_checkpoint_load");
     const lext_config *c = lext_model_config(m);
+    check(lext_rope_scaling_parse(scaling_name, &rs.kind), "lext_rope_scaling_parse");
+    check(lext_model_set_rope_scaling(m, &rs), "lext_model_set_rope_scaling");
 
     /* batch */
     FILE *f = fopen(batch, "rb");
