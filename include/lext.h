@@ -244,7 +244,8 @@ LEXT_API lext_status lext_rope_scaling_parse(const char *s, lext_rope_scaling_ki
  * decay flag xpos and a static method, ntk a head dim > 2); names the problem. */
 LEXT_API lext_status lext_rope_scaling_validate(const lext_rope_scaling *r, const lext_config *c);
 /* The factor s that r applies to a sequence of T tokens of a model trained at train_len
- * (dynamic-ntk: at its last position, T - 1); 1 for none. */
+ * (dynamic-ntk: at its last position, T - 1); 1 for none; with T < 1 (no known length) the
+ * given static factor, else 1. */
 LEXT_API double lext_rope_scaling_factor(const lext_rope_scaling *r, int64_t T, int64_t train_len);
 /* Sets (validated; NULL: none) or reads the model's scaling. Not thread-safe against
  * concurrent forwards of the same model. */

@@ -90,7 +90,11 @@ static double factor_at(const lext_rope_scaling *r, int64_t T, int64_t pos, int6
 }
 
 double lext_rope_scaling_factor(const lext_rope_scaling *r, int64_t T, int64_t train_len) {
-    if (!r || T < 1 || train_len < 1) return 1.0;
+    if (!r || train_len < 1) return 1.0;
+    if (T < 1) /* no length: a given static factor still applies, auto and dynamic give 1 */
+        return r->kind != LEXT_ROPE_SCALING_DYNAMIC_NTK && r->kind != LEXT_ROPE_SCALING_NONE
+                   ? (r->factor > 0 ? r->factor : 1.0)
+                   : 1.0;
     return factor_at(r, T, T - 1, train_len);
 }
 

@@ -119,6 +119,97 @@ TEST(decoder_causal_limit_is_an_error) {
     lext_model_free(lm);
 }
 
+/* Context extension: the decoder rotates each new token once, at its position, under the
+ * model's scaling; the forward must give the same logits (dynamic-ntk included: each
+ * position keeps the base of the step at which it was the newest token). An auto factor
+ * resolves against the causal decoder's max context, so the forward of that length. */
+TEST(decoder_equals_full_forward_under_rope_scaling) {
+    const lext_pos_kind kinds[] = {LEXT_POS_ROPE, LEXT_POS_XPOS};
+    struct {
+        lext_rope_scaling_kind kind;
+        double factor;
+        bool decay_scaled;
+    } cases[] = {{LEXT_ROPE_SCALING_LINEAR, 2.5, false},      {LEXT_ROPE_SCALING_NTK, 3.0, false},
+                 {LEXT_ROPE_SCALING_DYNAMIC_NTK, 2.0, false}, {LEXT_ROPE_SCALING_DYNAMIC_NTK, 0, false},
+                 {LEXT_ROPE_SCALING_YARN, 0, false},          {LEXT_ROPE_SCALING_YARN, 4.0, true},
+                 {LEXT_ROPE_SCALING_LINEAR, 0, true}};
+    const int64_t T = 37;
+    for (size_t k = 0; k < 2; k++) {
+        lext_model *m = tiny(kinds[k], 16, 8.0);
+        CHECK(m != NULL, "model");
+        double worst = 0;
+        for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+            lext_rope_scaling rs;
+            lext_rope_scaling_default(&rs);
+            rs.kind = cases[ci].kind;
+            rs.factor = cases[ci].factor;
+            rs.xpos_decay_scaled = cases[ci].decay_scaled && kinds[k] == LEXT_POS_XPOS;
+            CHECK(lext_model_set_rope_scaling(m, &rs) == LEXT_OK, "set: %s", lext_last_error());
+            const bool auto_static = rs.factor == 0 && rs.kind != LEXT_ROPE_SCALING_DYNAMIC_NTK;
+            const lext_attn masks[] = {{LEXT_ATTN_CAUSAL, 0, 0}, {LEXT_ATTN_WINDOW, 0, 5},
+                                       {LEXT_ATTN_BCA, 8, 0}};
+            for (size_t mi = 0; mi < (auto_static ? 1u : 3u); mi++)
+                for (int64_t chunk = 1; chunk <= 9; chunk += 8) {
+                    double e = compare(m, &masks[mi], T, chunk, mi == 0 ? T : 0);
+                    worst = fmax(worst, e);
+                    CHECK(e <= 1e-4, "%s %s factor %g%s %s chunk %lld: %.2e",
+                          lext_pos_name(kinds[k]), lext_rope_scaling_name(rs.kind), rs.factor,
+                          rs.xpos_decay_scaled ? " decay scaled" : "", lext_attn_name(masks[mi].mode),
+                          (long long)chunk, e);
+                }
+        }
+        printf("  %-5s decoded vs full forward under every rope scaling: worst %.2e\n",
+               lext_pos_name(kinds[k]), worst);
+        lext_model_free(m);
+    }
+}
+
+TEST(rope_scaling_bad_input) {
+    lext_model *rope = tiny(LEXT_POS_ROPE, 16, 512.0), *alibi = tiny(LEXT_POS_ALIBI, 16, 512.0);
+    CHECK(rope && alibi, "models");
+    lext_rope_scaling rs;
+    lext_rope_scaling_default(&rs);
+    rs.kind = LEXT_ROPE_SCALING_LINEAR;
+    CHECK(lext_model_set_rope_scaling(alibi, &rs) == LEXT_ERR_ARG &&
+              strstr(lext_last_error(), "alibi"),
+          "scaling an alibi model: %s", lext_last_error());
+    rs.factor = 0.5;
+    CHECK(lext_model_set_rope_scaling(rope, &rs) == LEXT_ERR_ARG && strstr(lext_last_error(), ">= 1"),
+          "factor 0.5: %s", lext_last_error());
+    rs.factor = NAN;
+    CHECK(lext_model_set_rope_scaling(rope, &rs) == LEXT_ERR_ARG, "factor NaN");
+    rs.factor = 2;
+    rs.xpos_decay_scaled = true;
+    CHECK(lext_model_set_rope_scaling(rope, &rs) == LEXT_ERR_ARG && strstr(lext_last_error(), "xpos"),
+          "decay scaling on rope: %s", lext_last_error());
+    rs.xpos_decay_scaled = false;
+    rs.kind = LEXT_ROPE_SCALING_YARN;
+    rs.beta_fast = 1;
+    rs.beta_slow = 2;
+    CHECK(lext_model_set_rope_scaling(rope, &rs) == LEXT_ERR_ARG && strstr(lext_last_error(), "beta"),
+          "yarn beta_fast < beta_slow: %s", lext_last_error());
+    lext_rope_scaling_kind k;
+    CHECK(lext_rope_scaling_parse("pi", &k) == LEXT_ERR_ARG && strstr(lext_last_error(), "'pi'"),
+          "unknown name: %s", lext_last_error());
+    /* a refused setting leaves the model as it was */
+    CHECK(lext_model_rope_scaling(rope)->kind == LEXT_ROPE_SCALING_NONE, "unchanged after refusals");
+    /* auto factor with a window decoder: the length is unbounded, so the factor is needed */
+    lext_rope_scaling_default(&rs);
+    rs.kind = LEXT_ROPE_SCALING_NTK;
+    CHECK(lext_model_set_rope_scaling(rope, &rs) == LEXT_OK, "auto ntk");
+    lext_attn w = {LEXT_ATTN_WINDOW, 0, 4};
+    lext_decoder *d = NULL;
+    CHECK(lext_decoder_create(rope, &w, 0, 4, &d) == LEXT_ERR_ARG && strstr(lext_last_error(), "factor"),
+          "auto factor with a window decoder: %s", lext_last_error());
+    CHECK(lext_rope_scaling_factor(&rs, 64, 16) == 4.0 && lext_rope_scaling_factor(&rs, 8, 16) == 1.0,
+          "auto factor T/L, at least 1");
+    rs.kind = LEXT_ROPE_SCALING_DYNAMIC_NTK;
+    rs.factor = 2;
+    CHECK(fabs(lext_rope_scaling_factor(&rs, 64, 16) - 7.0) < 1e-12, "dynamic: f T/L - (f-1)");
+    lext_model_free(rope);
+    lext_model_free(alibi);
+}
+
 TEST(sampling) {
     float lg[6] = {0.1f, 2.0f, 1.9f, -1.0f, 2.0f, 0.5f};
     lext_rng r;
