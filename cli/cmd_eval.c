@@ -182,7 +182,8 @@ static cJSON *used_names(const lext_dataset *d, int64_t N) {
     return a;
 }
 
-static cJSON *report_json(const char *model_path, const lext_config *c, const char *data_path,
+static cJSON *report_json(const char *model_path, const lext_config *c,
+                          const lext_rope_scaling *rs, const char *data_path,
                           const lext_dataset *data, const lext_eval_summary *sum, int64_t N,
                           const int64_t *lengths, size_t nl, const lext_attn *modes, size_t nm,
                           const lext_eval_cell *cells, const double *doc_loss,
@@ -192,6 +193,7 @@ static cJSON *report_json(const char *model_path, const lext_config *c, const ch
     cJSON_AddNumberToObject(root, "version", 1);
     cJSON_AddStringToObject(root, "model", model_path);
     cJSON_AddItemToObject(root, "config", config_json(c));
+    cJSON_AddItemToObject(root, "rope_scaling", cli_scaling_json(rs));
     cJSON_AddStringToObject(root, "data", data_path);
     cJSON *docs = cJSON_AddObjectToObject(root, "documents");
     cJSON_AddNumberToObject(docs, "total", (double)data->n_docs);
@@ -224,6 +226,8 @@ static cJSON *report_json(const char *model_path, const lext_config *c, const ch
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "length", (double)e->length);
             cJSON_AddNumberToObject(o, "ratio", (double)e->length / c->train_len);
+            /* the factor applied at this length (dynamic-ntk: at the segment's last byte) */
+            cJSON_AddNumberToObject(o, "rope_factor", lext_rope_scaling_factor(rs, e->length, c->train_len));
             cJSON_AddStringToObject(o, "mode", lext_attn_name(e->attn.mode));
             if (e->attn.mode == LEXT_ATTN_BCA) cJSON_AddNumberToObject(o, "block", (double)e->attn.block);
             if (e->attn.mode == LEXT_ATTN_WINDOW)
@@ -274,6 +278,8 @@ int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL, *lengths_s = "256,512,1024,2048,4096";
     const char *attn_s = "causal,bca", *json_path = NULL;
     int64_t block = 0, window = 0, threads = 0, batch_tokens = 0;
+    cli_scaling scl;
+    cli_scaling_init(&scl);
     cli_opt opts[] = {
         {"--model", OPT_STR, &model_path, 0, 0, "checkpoint to evaluate", 0},
         {"--data", OPT_STR, &data_path, 0, 0, "text: a file, or a directory of documents", 0},
@@ -285,6 +291,7 @@ int cmd_eval(int argc, char **argv) {
         {"--threads", OPT_INT, &threads, 1, 4096, "threads [all cores]", 0},
         {"--batch-tokens", OPT_INT, &batch_tokens, 1, 1 << 28,
          "tokens per forward pass [16384, at most the data, at least the largest length]", 0},
+        CLI_SCALING_OPTS(&scl),
     };
     const size_t n = sizeof opts / sizeof *opts;
     int rc = cli_parse(cmd, "--model FILE --data PATH [options]", argc, argv, opts, n, NULL, 0, NULL);
@@ -307,12 +314,14 @@ int cmd_eval(int argc, char **argv) {
     if (cli_masks_parse(cmd, attn_s, cli_find(opts, n, "--block")->given, block,
                         cli_find(opts, n, "--window")->given, window, &mk))
         return 1;
+    lext_rope_scaling rs;
+    if (cli_scaling_parse(cmd, &scl, opts, n, &rs)) return 1;
 
     lext_model *m = NULL;
     if (lext_checkpoint_load(model_path, &m, NULL, NULL)) return cli_lib_error(cmd, "--model");
     const lext_config *c = lext_model_config(m);
     lext_attn modes[LEXT_ATTN_COUNT];
-    if (cli_masks_build(cmd, &mk, c->train_len, modes)) {
+    if (cli_scaling_apply(cmd, m, &rs) || cli_masks_build(cmd, &mk, c->train_len, modes)) {
         lext_model_free(m);
         return 1;
     }
@@ -331,6 +340,10 @@ int cmd_eval(int argc, char **argv) {
     fmt_count(bytes, sizeof bytes, (double)data.total_bytes);
     printf("model: %s (%s)\n", model_path, line);
     printf("data: %s, %zu documents, %s bytes\n", data_path, data.n_docs, bytes);
+    if (rs.kind != LEXT_ROPE_SCALING_NONE) {
+        cli_scaling_describe(&rs, line, sizeof line);
+        printf("rope scaling: %s\n", line);
+    }
     fflush(stdout);
 
     /* the ETA's measure of the work: every non-skipped cell reads floor(N/L) L bytes of
@@ -378,7 +391,7 @@ int cmd_eval(int argc, char **argv) {
         else fmt_duration(el, sizeof el, total_s);
         printf("evaluated in %s with %d threads\n", el, lext_get_threads());
         if (json_path) {
-            cJSON *root = report_json(model_path, c, data_path, &data, &sum, N, lengths, nl, modes,
+            cJSON *root = report_json(model_path, c, &rs, data_path, &data, &sum, N, lengths, nl, modes,
                                       nm, cells, doc_loss, seconds, total_s, batch_tokens);
             char *text = root ? cJSON_Print(root) : NULL;
             if (!text) rc = cli_error(cmd, "out of memory while building the JSON report");

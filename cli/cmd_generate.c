@@ -22,6 +22,7 @@
 #include "lext.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,15 @@ int cmd_generate(int argc, char **argv) {
                            c->train_len, (long long)n_ctx0, (long long)tokens, (long long)context);
         goto done;
     }
+    /* an auto factor: the length of this generation (prompt + tokens) over the training
+     * length, in every mode, so that generating N bytes scales as evaluating N bytes does */
+    lext_rope_scaling rs = ga.rope_scaling;
+    if (rs.factor == 0 && rs.kind != LEXT_ROPE_SCALING_NONE && rs.kind != LEXT_ROPE_SCALING_DYNAMIC_NTK)
+        rs.factor = fmax(1.0, (double)context / c->train_len);
+    if (cli_scaling_apply(cmd, m, &rs)) {
+        status = 1;
+        goto done;
+    }
     lext_attn attn = lext_attn_make(mode, c->train_len);
     if (ga.window_given) attn.window = ga.window;
     if (ga.block_given) attn.block = ga.block;
@@ -276,6 +286,12 @@ int cmd_generate(int argc, char **argv) {
     fprintf(stderr, "context: %s tokens (prompt %lld%s + generated %lld); attention %s\n", cx,
             (long long)plen, start_byte ? " + 1 start byte" : "", (long long)done_n, win);
     fprintf(stderr, "decoder memory: %s (%zu bytes)\n", mem, lext_decoder_bytes(dec));
+    if (rs.kind != LEXT_ROPE_SCALING_NONE) {
+        char desc[160];
+        cli_scaling_describe(&rs, desc, sizeof desc);
+        fprintf(stderr, "rope scaling: %s%s\n", desc,
+                ga.rope_scaling.factor == 0 && rs.factor > 0 ? " (auto: context / train length)" : "");
+    }
     if (ga.stats)
         fprintf(stderr,
                 "stats prompt_tokens=%lld prefill_s=%.6f prefill_tok_s=%.1f gen_tokens=%lld "

@@ -71,7 +71,7 @@ static int write_csv(const char *cmd, const char *path, const int64_t *dist, siz
 
 /* The figures as JSON: R per layer, the mean, the theory's R, and the mean curve. */
 static int write_json(const char *cmd, const char *path, const char *model_path,
-                      const lext_config *c, const char *mask, int64_t L, size_t docs,
+                      const lext_config *c, const lext_rope_scaling *rs, const char *mask, int64_t L, size_t docs,
                       const int64_t *dist, size_t nd, const double *R, int n_layer,
                       double R_mean, double R_theory, const double *mean) {
     cJSON *j = cJSON_CreateObject();
@@ -81,6 +81,8 @@ static int write_json(const char *cmd, const char *path, const char *model_path,
     cJSON_AddNumberToObject(j, "train_len", c->train_len);
     cJSON_AddStringToObject(j, "mask", mask);
     cJSON_AddNumberToObject(j, "length", (double)L);
+    cJSON_AddItemToObject(j, "rope_scaling", cli_scaling_json(rs));
+    cJSON_AddNumberToObject(j, "rope_factor", lext_rope_scaling_factor(rs, L, c->train_len));
     cJSON_AddNumberToObject(j, "documents", (double)docs);
     cJSON_AddNumberToObject(j, "distances", (double)nd);
     cJSON *layers = cJSON_AddArrayToObject(j, "R");
@@ -157,6 +159,8 @@ int cmd_resolution(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL, *attn_s = "causal", *csv = NULL, *svg = NULL;
     const char *json = NULL;
     int64_t L = 0, block = 0, window = 0, max_docs = 0, threads = 0;
+    cli_scaling scl;
+    cli_scaling_init(&scl);
     cli_opt opts[] = {
         {"--model", OPT_STR, &model_path, 0, 0, "checkpoint to analyse", 0},
         {"--data", OPT_STR, &data_path, 0, 0, "text: a file, or a directory of documents", 0},
@@ -169,6 +173,7 @@ int cmd_resolution(int argc, char **argv) {
         {"--svg", OPT_STR, &svg, 0, 0, "draw the s[n] curves into this SVG file", 0},
         {"--json", OPT_STR, &json, 0, 0, "write R per layer, its mean and the mean curve as JSON", 0},
         {"--threads", OPT_INT, &threads, 1, 4096, "threads [all cores]", 0},
+        CLI_SCALING_OPTS(&scl),
     };
     const size_t n = sizeof opts / sizeof *opts;
     int rc = cli_parse(cmd, "--model FILE --data PATH --length L [options]", argc, argv, opts, n,
@@ -182,12 +187,14 @@ int cmd_resolution(int argc, char **argv) {
                         cli_find(opts, n, "--window")->given, window, &mk))
         return 1;
     if (mk.n != 1) return cli_error(cmd, "--attn: resolution takes one mask at a time, got %zu", mk.n);
+    lext_rope_scaling rs;
+    if (cli_scaling_parse(cmd, &scl, opts, n, &rs)) return 1;
 
     lext_model *m = NULL;
     if (lext_checkpoint_load(model_path, &m, NULL, NULL)) return cli_lib_error(cmd, "--model");
     const lext_config *c = lext_model_config(m);
     lext_attn mask;
-    if (cli_masks_build(cmd, &mk, c->train_len, &mask)) {
+    if (cli_scaling_apply(cmd, m, &rs) || cli_masks_build(cmd, &mk, c->train_len, &mask)) {
         lext_model_free(m);
         return 1;
     }
@@ -225,6 +232,11 @@ int cmd_resolution(int argc, char **argv) {
            data_path, n_use, data.n_docs, (long long)L, data.n_docs - usable, (long long)L);
     printf("mask: %s, length %lld (%.3gx the training length)\n", mname, (long long)L,
            (double)L / c->train_len);
+    if (rs.kind != LEXT_ROPE_SCALING_NONE) {
+        cli_scaling_describe(&rs, line, sizeof line);
+        printf("rope scaling: %s; factor at this length %g\n", line,
+               lext_rope_scaling_factor(&rs, L, c->train_len));
+    }
     fflush(stdout);
 
     if (lext_ctx_create(m, 1, L, false, &ctx) || lext_scores_init(&sc, c->n_layer, L)) {
@@ -268,7 +280,9 @@ int cmd_resolution(int argc, char **argv) {
     s = malloc((size_t)nL * (size_t)L * sizeof *s);
     mean = calloc((size_t)L, sizeof *mean);
     R = malloc((size_t)nL * sizeof *R);
-    const bool has_theory = c->pos == LEXT_POS_ROPE || c->pos == LEXT_POS_XPOS;
+    /* dynamic-ntk scores depend on both positions, not the distance: no theoretical curve */
+    const bool has_theory = (c->pos == LEXT_POS_ROPE || c->pos == LEXT_POS_XPOS) &&
+                            rs.kind != LEXT_ROPE_SCALING_DYNAMIC_NTK;
     if (has_theory) g = malloc((size_t)L * sizeof *g), theory = malloc((size_t)L * sizeof *theory);
     if (!dist || !s || !mean || !R || (has_theory && (!g || !theory))) {
         rc = cli_error(cmd, "out of memory");
@@ -289,7 +303,7 @@ int cmd_resolution(int argc, char **argv) {
     double R_mean = 0, R_theory = NAN;
     for (int l = 0; l < nL; l++) R_mean += R[l] / nL;
     if (has_theory) {
-        if (lext_expectation_curve(c, g, L)) {
+        if (lext_expectation_curve_scaled(c, &rs, L, g, L)) {
             rc = cli_lib_error(cmd, "theory");
             goto done;
         }
@@ -335,7 +349,7 @@ int cmd_resolution(int argc, char **argv) {
         printf("wrote %s (%zu distances)\n", csv, nd);
     }
     if (json) {
-        if ((rc = write_json(cmd, json, model_path, c, mname, L, n_use, dist, nd, R, nL, R_mean,
+        if ((rc = write_json(cmd, json, model_path, c, &rs, mname, L, n_use, dist, nd, R, nL, R_mean,
                              R_theory, mean)))
             goto done;
         printf("wrote %s\n", json);

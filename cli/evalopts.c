@@ -2,6 +2,7 @@
 #include "evalopts.h"
 #include "args.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,6 +70,71 @@ void cli_mask_name(const lext_attn *a, char *buf, size_t n) {
     case LEXT_ATTN_WINDOW: snprintf(buf, n, "window W=%lld", (long long)a->window); break;
     default: snprintf(buf, n, "%s", lext_attn_name(a->mode)); break;
     }
+}
+
+void cli_scaling_init(cli_scaling *s) {
+    lext_rope_scaling d;
+    lext_rope_scaling_default(&d);
+    *s = (cli_scaling){"none", "auto", "true", d.beta_fast, d.beta_slow};
+}
+
+int cli_scaling_parse(const char *cmd, const cli_scaling *s, const cli_opt *opts, size_t nopts,
+                      lext_rope_scaling *out) {
+    lext_rope_scaling_default(out);
+    if (lext_rope_scaling_parse(s->method, &out->kind)) return cli_lib_error(cmd, "--rope-scaling");
+    const bool none = out->kind == LEXT_ROPE_SCALING_NONE;
+    if (cli_find(opts, nopts, "--rope-factor")->given && none)
+        return cli_error(cmd, "--rope-factor applies with --rope-scaling linear, ntk, dynamic-ntk "
+                              "or yarn");
+    if (strcmp(s->factor, "auto") != 0) {
+        char err[128];
+        if (parse_f64(s->factor, 1, 1e6, &out->factor, err, sizeof err))
+            return cli_error(cmd, "--rope-factor: %s (expected auto or a factor >= 1, e.g. 4)", err);
+    }
+    const bool bf = cli_find(opts, nopts, "--yarn-beta-fast")->given,
+               bs = cli_find(opts, nopts, "--yarn-beta-slow")->given;
+    if ((bf || bs) && out->kind != LEXT_ROPE_SCALING_YARN)
+        return cli_error(cmd, "--yarn-beta-fast and --yarn-beta-slow apply with --rope-scaling yarn");
+    out->beta_fast = s->beta_fast;
+    out->beta_slow = s->beta_slow;
+    if (strcmp(s->xpos_decay, "scaled") == 0) out->xpos_decay_scaled = true;
+    else if (strcmp(s->xpos_decay, "true") != 0)
+        return cli_error(cmd, "--xpos-decay must be true (the decay on true positions) or scaled "
+                              "(its scale base times the factor), got '%s'",
+                         s->xpos_decay);
+    if (lext_rope_scaling_validate(out, NULL)) return cli_lib_error(cmd, "--rope-scaling");
+    return 0;
+}
+
+int cli_scaling_apply(const char *cmd, lext_model *m, const lext_rope_scaling *r) {
+    if (lext_model_set_rope_scaling(m, r)) return cli_lib_error(cmd, "--rope-scaling");
+    return 0;
+}
+
+void cli_scaling_describe(const lext_rope_scaling *r, char *buf, size_t n) {
+    if (r->kind == LEXT_ROPE_SCALING_NONE) {
+        snprintf(buf, n, "none");
+        return;
+    }
+    char f[64];
+    if (r->factor > 0) snprintf(f, sizeof f, "factor %g", r->factor);
+    else if (r->kind == LEXT_ROPE_SCALING_DYNAMIC_NTK) snprintf(f, sizeof f, "factor 1");
+    else snprintf(f, sizeof f, "factor auto (length / train length)");
+    size_t k = (size_t)snprintf(buf, n, "%s, %s", lext_rope_scaling_name(r->kind), f);
+    if (k < n && r->kind == LEXT_ROPE_SCALING_YARN)
+        k += (size_t)snprintf(buf + k, n - k, ", beta_fast %g, beta_slow %g", r->beta_fast, r->beta_slow);
+    if (k < n && r->xpos_decay_scaled) snprintf(buf + k, n - k, ", xpos decay scaled");
+}
+
+void *cli_scaling_json(const lext_rope_scaling *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "method", lext_rope_scaling_name(r->kind));
+    if (r->factor > 0) cJSON_AddNumberToObject(o, "factor", r->factor);
+    else cJSON_AddStringToObject(o, "factor", "auto");
+    cJSON_AddNumberToObject(o, "beta_fast", r->beta_fast);
+    cJSON_AddNumberToObject(o, "beta_slow", r->beta_slow);
+    cJSON_AddStringToObject(o, "xpos_decay", r->xpos_decay_scaled ? "scaled" : "true");
+    return o;
 }
 
 void cli_model_summary(const lext_model *m, char *buf, size_t n) {

@@ -7,6 +7,7 @@
 #ifndef LEXT_CLI_EVALOPTS_H
 #define LEXT_CLI_EVALOPTS_H
 
+#include "args.h"
 #include "lext.h"
 
 #include <stdbool.h>
@@ -31,6 +32,46 @@ int cli_masks_parse(const char *cmd, const char *list, bool block_given, int64_t
 int cli_masks_build(const char *cmd, const cli_masks *mk, int64_t train_len, lext_attn *out);
 /* "causal", "bca l=256", "window W=256" */
 void cli_mask_name(const lext_attn *a, char *buf, size_t n);
+
+/* ---- context extension: --rope-scaling, --rope-factor, --yarn-beta-fast/slow, --xpos-decay,
+ * shared by eval, resolution and generate (lext.h "Context extension") ---- */
+typedef struct {
+    const char *method, *factor, *xpos_decay; /* "none"; "auto" or S; "true" or "scaled" */
+    double beta_fast, beta_slow;
+} cli_scaling;
+
+#define CLI_SCALING_NOPTS 5
+/* the option table's entries for s, to splice into a command's table */
+#define CLI_SCALING_OPTS(s)                                                                         \
+    {"--rope-scaling", OPT_STR, &(s)->method, 0, 0,                                                \
+     "context extension of rope/xpos: none|linear|ntk|dynamic-ntk|yarn [none]", 0},               \
+        {"--rope-factor", OPT_STR, &(s)->factor, 0, 0,                                             \
+         "scale factor S >= 1, or auto = length / train length (dynamic-ntk: 1) [auto]", 0},      \
+        {"--yarn-beta-fast", OPT_NUM, &(s)->beta_fast, -1e300, 1e300,                              \
+         "yarn: pairs turning more than this often over the train length keep theta [32]", 0},    \
+        {"--yarn-beta-slow", OPT_NUM, &(s)->beta_slow, -1e300, 1e300,                              \
+         "yarn: pairs turning less than this often are interpolated [1]", 0},                     \
+    {                                                                                              \
+        "--xpos-decay", OPT_STR, &(s)->xpos_decay, 0, 0,                                           \
+            "xpos decay on true positions or stretched by S: true|scaled [true]", 0                \
+    }
+
+void cli_scaling_init(cli_scaling *s);
+/* Parses and checks what needs no model: a known method, a factor (auto or a number >= 1),
+ * each option only with the method it applies to (a factor or --xpos-decay scaled need a
+ * method, the betas yarn). Fills out; returns 0, or 1 after printing "lext <cmd>: ...". */
+int cli_scaling_parse(const char *cmd, const cli_scaling *s, const cli_opt *opts, size_t nopts,
+                      lext_rope_scaling *out);
+/* Sets r on m (lext_model_set_rope_scaling: scaling an alibi model, a scaled decay on rope,
+ * ... are refused with the library's message). Returns 0, or 1 after printing. */
+int cli_scaling_apply(const char *cmd, lext_model *m, const lext_rope_scaling *r);
+/* "none"; "yarn, factor auto (length / train length), beta_fast 32, beta_slow 1, xpos decay
+ * on true positions" */
+void cli_scaling_describe(const lext_rope_scaling *r, char *buf, size_t n);
+
+/* {"method": "yarn", "factor": 4 or "auto", "beta_fast", "beta_slow", "xpos_decay": "true" |
+ * "scaled"} for the JSON reports (a cJSON *; void * keeps cJSON out of this header) */
+void *cli_scaling_json(const lext_rope_scaling *r);
 
 /* "xpos, 4 layers, 4 heads, dim 256, ffn 1024, train length 256, 3,290,880 parameters" */
 void cli_model_summary(const lext_model *m, char *buf, size_t n);

@@ -8,6 +8,7 @@ void gen_args_init(gen_args *a) {
     a->attn_name = "window";
     a->tokens = -1, a->seed = 1;
     a->temperature = 0.8, a->top_p = 1.0;
+    cli_scaling_init(&a->scaling);
     const cli_opt opts[] = {
         {"--model", OPT_STR, &a->model_path, 0, 0, "checkpoint to generate from (required)", 0},
         {"--prompt", OPT_STR, &a->prompt, 0, 0, "prompt text, as bytes [empty]", 0},
@@ -23,6 +24,7 @@ void gen_args_init(gen_args *a) {
         {"--max-context", OPT_INT, &a->max_context, -1e18, 1e18, "causal: prompt + tokens limit [4096]", 0},
         {"--threads", OPT_INT, &a->threads, 1, 4096, "threads [all cores]", 0},
         {"--stats", OPT_FLAG, &a->stats, 0, 0, "also print a machine-readable stats line to stderr", 0},
+        CLI_SCALING_OPTS(&a->scaling),
     };
     _Static_assert(sizeof opts / sizeof *opts <= GEN_MAX_OPTS, "raise GEN_MAX_OPTS");
     a->n_opts = sizeof opts / sizeof *opts;
@@ -66,5 +68,5 @@ int gen_args_check(gen_args *a) {
     if (maxc_given && a->max_context < 1)
         return cli_error(cmd, "--max-context must be at least 1, got %lld", (long long)a->max_context);
     if (!maxc_given) a->max_context = CAUSAL_MAX_CONTEXT;
-    return 0;
+    return cli_scaling_parse(cmd, &a->scaling, a->opts, a->n_opts, &a->rope_scaling);
 }

@@ -579,6 +579,12 @@ LEXT_API double lext_resolution(const double *s, int64_t n);
  * mean over pairs: g[n] = (1/P) sum_j cos(n theta_j) zeta_j^(n/B), zeta = 1 for rope.
  * Fails for other schemes. */
 LEXT_API lext_status lext_expectation_curve(const lext_config *c, double *g, int64_t n);
+/* The same under a context extension r (NULL: none) at sequence length T (what an auto
+ * factor resolves against): the scaled frequencies theta'_j, the decay base B or sB, and
+ * yarn's factor squared. dynamic-ntk has no curve (scores depend on both positions): an
+ * error that says so. */
+LEXT_API lext_status lext_expectation_curve_scaled(const lext_config *c, const lext_rope_scaling *r,
+                                                   int64_t T, double *g, int64_t n);
 
 /* ---------------------------------------------------------------------------------------
  * Incremental decoding with a kv cache

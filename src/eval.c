@@ -4,8 +4,10 @@
  */
 #include "internal.h"
 #include "model.h"
+#include "position.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Whether a mask at length L admits every causal pair: then it is plain causal attention
@@ -235,20 +237,33 @@ double lext_resolution(const double *s, int64_t n) {
 }
 
 lext_status lext_expectation_curve(const lext_config *c, double *g, int64_t n) {
+    return lext_expectation_curve_scaled(c, NULL, 0, g, n);
+}
+
+lext_status lext_expectation_curve_scaled(const lext_config *c, const lext_rope_scaling *r,
+                                          int64_t T, double *g, int64_t n) {
     if (c->pos != LEXT_POS_ROPE && c->pos != LEXT_POS_XPOS)
         return lext_fail(LEXT_ERR_ARG, "the expectation curve exists for rope and xpos only, not %s",
                          lext_pos_name(c->pos));
+    LEXT_TRY(lext_rope_scaling_validate(r, c));
+    if (rope_scaling_per_row(r))
+        return lext_fail(LEXT_ERR_ARG, "dynamic-ntk rotates each position with its own base, so "
+                                       "scores are not a function of the distance: no curve");
     const int hd = c->d_model / c->n_head, P = hd / 2;
+    double *omega = malloc((size_t)P * sizeof *omega);
+    if (!omega) return lext_fail(LEXT_ERR_NOMEM, "cannot allocate %d frequencies", P);
+    /* the frequencies, cos/sin factor and decay base of the scaling at length T */
+    const rope_params rp = rope_params_at(c, r, T, 0, omega);
     for (int64_t t = 0; t < n; t++) {
         double acc = 0;
         for (int j = 0; j < P; j++) {
-            double theta = pow(c->rope_base, -2.0 * j / hd);
             double zeta = c->pos == LEXT_POS_XPOS
                               ? (2.0 * j + c->xpos_gamma * hd) / ((1.0 + c->xpos_gamma) * hd)
                               : 1.0;
-            acc += cos((double)t * theta) * pow(zeta, (double)t / c->xpos_scale_base);
+            acc += cos((double)t * omega[j]) * pow(zeta, (double)t / rp.decay_base);
         }
-        g[t] = acc / P;
+        g[t] = rp.mscale * rp.mscale * acc / P; /* yarn's factor is on q and on k */
     }
+    free(omega);
     return LEXT_OK;
 }

@@ -49,24 +49,21 @@ lext_status lext_rope_scaling_validate(const lext_rope_scaling *r, const lext_co
                          "yarn needs beta_fast > beta_slow > 0 (rotations over the training "
                          "length), got %g and %g",
                          r->beta_fast, r->beta_slow);
-    if (r->kind == LEXT_ROPE_SCALING_NONE && !r->xpos_decay_scaled) return LEXT_OK;
-    if (!c) return LEXT_OK;
+    if (r->xpos_decay_scaled && !is_static(r->kind))
+        return lext_fail(LEXT_ERR_ARG,
+                         "a scaled xpos decay needs a static scaling (linear, ntk or yarn), "
+                         "not '%s'",
+                         lext_rope_scaling_name(r->kind));
+    if (r->kind == LEXT_ROPE_SCALING_NONE || !c) return LEXT_OK;
     const pos_hooks h = pos_hooks_of(c->pos);
     if (r->kind != LEXT_ROPE_SCALING_NONE && !h.rotary)
         return lext_fail(LEXT_ERR_ARG,
                          "rope scaling '%s' applies to rope and xpos models; this model uses %s",
                          lext_rope_scaling_name(r->kind), lext_pos_name(c->pos));
-    if (r->xpos_decay_scaled) {
-        if (!h.xpos)
-            return lext_fail(LEXT_ERR_ARG, "a scaled xpos decay applies to xpos models; this model "
-                                           "uses %s",
-                             lext_pos_name(c->pos));
-        if (!is_static(r->kind))
-            return lext_fail(LEXT_ERR_ARG,
-                             "a scaled xpos decay needs a static scaling (linear, ntk or yarn), "
-                             "not '%s'",
-                             lext_rope_scaling_name(r->kind));
-    }
+    if (r->xpos_decay_scaled && !h.xpos)
+        return lext_fail(LEXT_ERR_ARG, "a scaled xpos decay applies to xpos models; this model "
+                                       "uses %s",
+                         lext_pos_name(c->pos));
     const int64_t hd = c->d_model / c->n_head;
     if ((r->kind == LEXT_ROPE_SCALING_NTK || r->kind == LEXT_ROPE_SCALING_DYNAMIC_NTK) && hd <= 2)
         return lext_fail(LEXT_ERR_ARG, "ntk scaling needs a head dim > 2 (base s^(d/(d-2))), got %lld",

@@ -494,3 +494,41 @@ TEST(expectation_curve_rope_and_xpos) {
     c.pos = LEXT_POS_ALIBI;
     CHECK(lext_expectation_curve(&c, g, 64) == LEXT_ERR_ARG, "alibi has no such curve");
 }
+
+/* Under Position Interpolation with factor s the curve is the unscaled one stretched by s:
+ * g_s[s n] = g[n] (rope; xpos with its decay scaled too); yarn multiplies it by its factor
+ * squared at distance 0; dynamic-ntk has none. */
+TEST(expectation_curve_under_rope_scaling) {
+    lext_config c;
+    lext_config_default(&c);
+    c.d_model = 64;
+    c.n_head = 2;
+    c.train_len = 256;
+    enum { N = 512, S = 4 };
+    static double g[N], gs[N * S];
+    lext_rope_scaling r;
+    lext_rope_scaling_default(&r);
+    r.kind = LEXT_ROPE_SCALING_LINEAR;
+    r.factor = S;
+    for (int k = 0; k < 2; k++) {
+        c.pos = k ? LEXT_POS_XPOS : LEXT_POS_ROPE;
+        r.xpos_decay_scaled = k == 1;
+        CHECK(lext_expectation_curve(&c, g, N) == LEXT_OK, "plain");
+        CHECK(lext_expectation_curve_scaled(&c, &r, 0, gs, N * S) == LEXT_OK, "%s", lext_last_error());
+        double e = 0, moved = 0;
+        for (int n = 0; n < N; n++) e = fmax(e, fabs(gs[S * n] - g[n])), moved = fmax(moved, fabs(gs[n] - g[n]));
+        CHECK(e < 1e-12 && moved > 0.1, "%s: g_s[s n] - g[n] up to %.3g (curve moved by %.3g)",
+              lext_pos_name(c.pos), e, moved);
+    }
+    r.kind = LEXT_ROPE_SCALING_YARN;
+    r.factor = 0; /* auto: T = 1024 gives s = 4 */
+    r.xpos_decay_scaled = false;
+    c.pos = LEXT_POS_ROPE;
+    CHECK(lext_expectation_curve_scaled(&c, &r, 1024, g, 4) == LEXT_OK, "yarn");
+    const double ms = 0.1 * log(4.0) + 1;
+    CHECK(fabs(g[0] - ms * ms) < 1e-12, "yarn g[0] = %.17g, expected %.17g", g[0], ms * ms);
+    r.kind = LEXT_ROPE_SCALING_DYNAMIC_NTK;
+    CHECK(lext_expectation_curve_scaled(&c, &r, 1024, g, 4) == LEXT_ERR_ARG &&
+              strstr(lext_last_error(), "dynamic-ntk"),
+          "dynamic-ntk: %s", lext_last_error());
+}

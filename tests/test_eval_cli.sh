@@ -206,4 +206,80 @@ expect_fail "plot of broken JSON" "not valid JSON" $LEXT plot "$tmp/broken.json"
 expect_fail "plot of other JSON" "not an eval report" $LEXT plot "$tmp/other.json" -o "$tmp/x.svg"
 expect_fail "plot with a bad --y" "--y" $LEXT plot "$tmp/a.json" -o "$tmp/x.svg" --y cubic
 
+# ---- context extension (--rope-scaling): the same options in eval, resolution, generate ----
+# periodic text (a random 13-byte pattern repeated), so that attention by relative position
+# is what the model learns and a change of the rotation shows in the perplexity; on random
+# bytes a tiny model learns only byte frequencies and ignores positions
+mkdir -p "$tmp/per"
+for i in 1 2 3; do
+    $PY -c "import random; random.seed($i); p = ''.join(random.choice('abcdefghijklmnop') for _ in range(13)); print((p * 400)[:4000])" > "$tmp/per/d$i.txt"
+done
+$LEXT train --data "$tmp/per" --layers 1 --dim 32 --heads 2 --train-len 32 --batch 4 --steps 60 --lr 0.01 \
+    --pos rope --out "$tmp/rope.st" > "$tmp/train3.log" 2>&1 || bad "train rope: $(tail -2 "$tmp/train3.log")"
+$LEXT train --data "$tmp/data" $SMALL --pos alibi --out "$tmp/alibi.st" > "$tmp/train4.log" 2>&1 || bad "train alibi: $(tail -2 "$tmp/train4.log")"
+ER="$LEXT eval --model $tmp/rope.st --data $tmp/per --lengths 32,128 --attn causal,bca"
+check "eval rope, no scaling" $ER --json "$tmp/rs0.json"
+check "eval rope --rope-scaling yarn (auto)" $ER --rope-scaling yarn --json "$tmp/rs1.json"
+check "eval rope --rope-scaling ntk --rope-factor 3" $ER --rope-scaling ntk --rope-factor 3 --json "$tmp/rs2.json"
+check "eval xpos --rope-scaling linear --xpos-decay scaled" $LEXT eval --model "$tmp/xpos.st" --data "$tmp/data" \
+    --lengths 32,128 --rope-scaling linear --xpos-decay scaled --json "$tmp/rs3.json"
+if $PY - "$tmp/rs0.json" "$tmp/rs1.json" "$tmp/rs2.json" "$tmp/rs3.json" <<'PYEOF'
+import json, sys
+r0, r1, r2, r3 = (json.load(open(p)) for p in sys.argv[1:])
+assert r0["rope_scaling"]["method"] == "none", r0["rope_scaling"]
+assert r1["rope_scaling"] == {"method": "yarn", "factor": "auto", "beta_fast": 32, "beta_slow": 1, "xpos_decay": "true"}, r1["rope_scaling"]
+assert r2["rope_scaling"]["factor"] == 3 and r3["rope_scaling"]["xpos_decay"] == "scaled"
+ppl = lambda r: {(c["length"], c["mode"]): c["ppl"] for c in r["cells"]}
+fac = lambda r: {(c["length"], c["mode"]): c["rope_factor"] for c in r["cells"]}
+p0, p1, p2 = ppl(r0), ppl(r1), ppl(r2)
+# auto: factor 1 at the training length (the model unchanged there), 4 at 4x
+assert fac(r1) == {(32, "causal"): 1, (32, "bca"): 1, (128, "causal"): 4, (128, "bca"): 4}, fac(r1)
+assert p1[(32, "causal")] == p0[(32, "causal")], (p1, p0)
+assert abs(p1[(128, "causal")] - p0[(128, "causal")]) > 1e-3 * p0[(128, "causal")], ("yarn changed nothing at 4x", p1, p0)
+# a fixed factor applies at every length
+assert set(fac(r2).values()) == {3} and abs(p2[(32, "causal")] - p0[(32, "causal")]) > 1e-4 * p0[(32, "causal")], (fac(r2), p2, p0)
+PYEOF
+then ok "eval JSON records the scaling and the factor of every cell; auto is 1 at the training length"
+else bad "eval rope-scaling JSON"; fi
+if $ER --rope-scaling yarn 2>&1 | grep -q "^rope scaling: yarn, factor auto (length / train length), beta_fast 32, beta_slow 1"; then
+    ok "eval prints the scaling"
+else bad "eval does not print the scaling"; fi
+check "resolution under yarn" $LEXT resolution --model "$tmp/rope.st" --data "$tmp/per" --length 128 --rope-scaling yarn --json "$tmp/rr.json"
+check "resolution under dynamic-ntk" $LEXT resolution --model "$tmp/rope.st" --data "$tmp/per" --length 128 --rope-scaling dynamic-ntk --json "$tmp/rd.json"
+if $PY - "$tmp/rr.json" "$tmp/rd.json" <<'PYEOF'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert a["rope_scaling"]["method"] == "yarn" and a["rope_factor"] == 4 and a["theory_R"] is not None, a
+# dynamic-ntk scores depend on both positions: no theoretical curve, said as null
+assert b["rope_scaling"]["method"] == "dynamic-ntk" and b["theory_R"] is None, b
+PYEOF
+then ok "resolution JSON records the scaling; no theory curve under dynamic-ntk"
+else bad "resolution rope-scaling JSON"; fi
+if $LEXT generate --model "$tmp/rope.st" --prompt "hello" --tokens 59 --temperature 0 --rope-scaling linear \
+        > "$tmp/gen.out" 2> "$tmp/gen.err" && grep -q "^rope scaling: linear, factor 2 (auto: context / train length)" "$tmp/gen.err"; then
+    ok "generate resolves an auto factor to its context (64 / 32)"
+else bad "generate --rope-scaling: $(tail -3 "$tmp/gen.err")"; fi
+# sampled (a 5-step model's greedy output is one repeated byte either way): the same seed
+# draws other bytes once the scaling changes the logits
+GS="$LEXT generate --model $tmp/rope.st --prompt hello --tokens 59 --temperature 1 --seed 3"
+if [ "$($GS --rope-scaling linear --rope-factor 8 2>/dev/null | wc -c)" -eq 59 ] &&
+   ! cmp -s <($GS --rope-scaling linear --rope-factor 8 2>/dev/null) <($GS 2>/dev/null); then
+    ok "generate under linear scaling differs from unscaled"
+else bad "generate under linear scaling is the unscaled output"; fi
+expect_fail "rope scaling on alibi" "applies to rope and xpos models; this model uses alibi" \
+    $LEXT eval --model "$tmp/alibi.st" --data "$tmp/data" --lengths 32 --rope-scaling linear
+expect_fail "rope scaling on alibi (generate)" "this model uses alibi" \
+    $LEXT generate --model "$tmp/alibi.st" --tokens 3 --rope-scaling ntk
+expect_fail "unknown rope scaling" "unknown rope scaling 'pi'" $ER --rope-scaling pi
+expect_fail "rope factor below 1" "--rope-factor" $ER --rope-scaling linear --rope-factor 0.5
+expect_fail "rope factor not a number" "--rope-factor" $ER --rope-scaling linear --rope-factor two
+expect_fail "rope factor without a method" "--rope-factor applies with --rope-scaling" $ER --rope-factor 2
+expect_fail "yarn betas without yarn" "apply with --rope-scaling yarn" $ER --rope-scaling ntk --yarn-beta-fast 16
+expect_fail "yarn beta_fast <= beta_slow" "beta_fast > beta_slow" $ER --rope-scaling yarn --yarn-beta-fast 1 --yarn-beta-slow 2
+expect_fail "scaled decay on rope" "applies to xpos models; this model uses rope" $ER --rope-scaling linear --xpos-decay scaled
+expect_fail "scaled decay with dynamic-ntk" "needs a static scaling" $ER --rope-scaling dynamic-ntk --xpos-decay scaled
+expect_fail "bad --xpos-decay" "--xpos-decay must be true" $ER --xpos-decay sometimes
+expect_fail "resolution: scaling on alibi" "this model uses alibi" \
+    $LEXT resolution --model "$tmp/alibi.st" --data "$tmp/data" --length 32 --rope-scaling yarn
+
 summary test_eval_cli.sh
