@@ -40,6 +40,11 @@ static const char *cmd = "experiment";
 #define MAX_DOMAINS 2
 #define MAX_LONG 4
 #define MAX_SWEEP 8
+/* context extension of the rotary models (--rope-scaling, auto factor): evaluated with
+ * causal attention at the table's lengths, evaluation only */
+#define N_EXT 4
+static const char *const ext_methods[N_EXT] = {"linear", "ntk", "dynamic-ntk", "yarn"};
+static const char *const ext_names[N_EXT] = {"linear (PI)", "ntk", "dynamic-ntk", "yarn"};
 
 /* A corpus the models train and are tested on. */
 typedef struct {
@@ -642,7 +647,12 @@ typedef struct {
     cJSON *cross[MAX_SCHEMES][MAX_SEEDS];             /* domain 0's models on domain 1's test */
     cJSON *res[MAX_DOMAINS][MAX_SCHEMES][MAX_SEEDS][4][2]; /* resolution length, causal/bca */
     cJSON *sweep[MAX_SCHEMES][MAX_SWEEP];             /* valid split at train_len, causal */
+    cJSON *ext[MAX_DOMAINS][MAX_SCHEMES][N_EXT][MAX_SEEDS]; /* rotary models, each ext_methods */
 } results;
+
+static bool is_rotary(const char *scheme) {
+    return strcmp(scheme, "rope") == 0 || strcmp(scheme, "xpos") == 0;
+}
 
 /* "models/xpos", "models/linux-rope-seed2": a model's name, which names its files too. The
  * first seed and a single corpus keep the plain scheme name. */
@@ -792,6 +802,85 @@ static void table_long(out2 *o, const plan *p, const results *r, size_t d) {
             both(o, " %s |\n", b);
         }
     cell_command(o, p, d, p->dom[d].dir, ls, n, "bca,window");
+}
+
+/* Context extension: each rotary model under today's inference-time methods (causal) beside
+ * itself with bca; the best row at each length past the training length, against the next
+ * best on a paired interval. */
+static void table_ext(out2 *o, const plan *p, const results *r, size_t d) {
+    size_t rot[MAX_SCHEMES], nr = 0;
+    for (size_t si = 0; si < p->n_schemes; si++)
+        if (is_rotary(p->schemes[si])) rot[nr++] = si;
+    if (!nr) return;
+    char sfx[64];
+    both(o, "\n### Context extension: rotary models under today's methods%s\n\n", dom_suffix(p, d, sfx, sizeof sfx));
+    both(o, "The same rope and xpos models, unchanged, evaluated with full causal attention under each "
+            "inference-time context extension (`--rope-scaling`, factor auto = length / training "
+            "length; dynamic-ntk grows its factor with the position from 1), beside the model with "
+            "bca. Perplexity on the test split as above.\n\n| model | method |");
+    for (size_t li = 0; li < p->n_lengths; li++)
+        both(o, " %lld (%gx) |", (long long)p->lengths[li], (double)p->lengths[li] / (double)p->train_len);
+    both(o, "\n|---|---|");
+    for (size_t li = 0; li < p->n_lengths; li++) both(o, "---|");
+    both(o, "\n");
+    /* rows: none, each method, bca; family and mode of row k of rotary scheme i */
+    enum { ROWS = N_EXT + 2 };
+    family fam[MAX_SCHEMES][ROWS];
+    const char *mode[ROWS];
+    for (size_t i = 0; i < nr; i++)
+        for (int k = 0; k < ROWS; k++) {
+            fam[i][k] = k == 0 || k == ROWS - 1 ? fam_of(p, r->eval[d][rot[i]]) : fam_of(p, r->ext[d][rot[i]][k - 1]);
+            mode[k] = k == ROWS - 1 ? "bca" : "causal";
+        }
+    for (size_t i = 0; i < nr; i++)
+        for (int k = 0; k < ROWS; k++) {
+            both(o, "| %s | %s |", p->schemes[rot[i]], k == 0 ? "none" : k == ROWS - 1 ? "bca" : ext_names[k - 1]);
+            for (size_t li = 0; li < p->n_lengths; li++) {
+                char b[160];
+                fmt_cell(b, sizeof b, fam[i][k], p->lengths[li], mode[k]);
+                both(o, " %s |", b);
+            }
+            both(o, "\n");
+        }
+    both(o, "\nBest at each length (lowest mean perplexity), against the next best: paired ratio of "
+            "their perplexities on the same documents%s.\n\n",
+         p->seeds > 1 ? " and seeds" : "");
+    for (size_t li = 0; li < p->n_lengths; li++) {
+        const int64_t L = p->lengths[li];
+        if (L <= p->train_len) continue;
+        double best = INFINITY, next = INFINITY;
+        size_t bi = 0, ni = 0;
+        int bk = -1, nk = -1;
+        for (size_t i = 0; i < nr; i++)
+            for (int k = 0; k < ROWS; k++) {
+                const double v = fam_ppl(fam[i][k], L, mode[k]);
+                if (!isfinite(v)) continue;
+                if (v < best) next = best, ni = bi, nk = bk, best = v, bi = i, bk = k;
+                else if (v < next) next = v, ni = i, nk = k;
+            }
+        if (bk < 0) continue;
+        char b1[96], b2[96], iv[128] = "";
+        snprintf(b1, sizeof b1, "%s + %s", p->schemes[rot[bi]], bk == 0 ? "none" : bk == ROWS - 1 ? "bca" : ext_methods[bk - 1]);
+        if (nk < 0) {
+            both(o, "- %lld: %s (%.3f)\n", (long long)L, b1, best);
+            continue;
+        }
+        snprintf(b2, sizeof b2, "%s + %s", p->schemes[rot[ni]], nk == 0 ? "none" : nk == ROWS - 1 ? "bca" : ext_methods[nk - 1]);
+        lext_interval q = ratio_iv(fam[bi][bk], L, mode[bk], fam[ni][nk], L, mode[nk]);
+        q.est = best / next;
+        fmt_iv(iv, sizeof iv, &q, 4);
+        both(o, "- %lld (%gx): **%s** %.3f, then %s %.3f; ratio %s%s\n", (long long)L,
+             (double)L / (double)p->train_len, b1, best, b2, next, iv,
+             isfinite(q.hi) && q.hi < 1 ? "" : " (within noise: not resolved at this budget)");
+    }
+    char l[256], id[96];
+    lengths_csv(l, sizeof l, p->lengths, p->n_lengths);
+    model_id(id, sizeof id, p, d, rot[0], 0);
+    both(o, "\nAny cell: `lext eval --model %s/models/MODEL.safetensors --data %s/test --lengths %s "
+            "--attn causal --rope-scaling METHOD` (MODEL as in `%s`; none and bca are the tables "
+            "above). Not in lext yet, so not in this table: attention sinks, Self-Extend, ReRoPE, "
+            "LM-Infinite.\n",
+         p->out, p->dom[d].dir, l, id);
 }
 
 /* Domain 0's models on domain 1's test split, beside domain 1's own models. */
@@ -1224,6 +1313,7 @@ static int write_report(const plan *p, const results *r, bool shared_lr, const c
         table_ppl(&o, p, r, d);
         table_bca(&o, p, r, d);
         table_long(&o, p, r, d);
+        table_ext(&o, p, r, d);
         table_res(&o, p, r, d);
     }
     table_cross(&o, p, r);
@@ -1519,8 +1609,11 @@ int cmd_experiment(int argc, char **argv) {
     size_t n_res_runs = 0;
     for (size_t k = 0; k < p.n_res; k++) n_res_runs += p.res_lengths[k] > p.train_len ? 2 : 1;
     const size_t models = p.n_dom * p.n_schemes * (size_t)p.seeds;
+    size_t n_rot = 0;
+    for (size_t si = 0; si < p.n_schemes; si++) n_rot += is_rotary(p.schemes[si]);
     r.n_steps = (int)(n_corpora + 2 * p.n_schemes * p.n_sweep +
                       models * (2 + (p.n_long ? 1 : 0) + n_res_runs) +
+                      p.n_dom * n_rot * (size_t)p.seeds * N_EXT +
                       (p.n_dom > 1 ? p.n_schemes * (size_t)p.seeds : 0) + p.n_dom);
     printf("lext experiment: %zu schemes x %lld seed%s%s%s, %lld steps each (budget %gx), lengths %s, "
            "results in %s\n",
@@ -1615,6 +1708,25 @@ int cmd_experiment(int argc, char **argv) {
                     rc = run_step(&r, what, a.v, log, done);
                     args_free(&a);
                 }
+    /* context extension: the rotary models under each method, causal, the table's lengths */
+    for (size_t d = 0; !rc && d < p.n_dom; d++)
+        for (size_t si = 0; !rc && si < p.n_schemes; si++)
+            for (int64_t k = 0; !rc && is_rotary(p.schemes[si]) && k < p.seeds; k++)
+                for (int m = 0; !rc && m < N_EXT; m++) {
+                    model_id(id, sizeof id, &p, d, si, k);
+                    snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, id);
+                    char test[1100], what[512];
+                    snprintf(test, sizeof test, "%s/test", p.dom[d].dir);
+                    snprintf(json, sizeof json, "%s/eval/%s-ext-%s.json", p.out, id, ext_methods[m]);
+                    snprintf(what, sizeof what, "evaluating %s under %s scaling at %s, causal", id,
+                             ext_methods[m], lengths);
+                    const bool done = !fresh && !trained[d][si][k] && eval_has(json, p.lengths, p.n_lengths);
+                    eval_args(&a, &p, path, test, p.lengths, p.n_lengths, "causal", json);
+                    arg(&a, "--rope-scaling"), arg(&a, "%s", ext_methods[m]);
+                    snprintf(log, sizeof log, "%s/logs/eval-%s-ext-%s.log", p.out, id, ext_methods[m]);
+                    rc = run_step(&r, what, a.v, log, done);
+                    args_free(&a);
+                }
     /* attention resolution */
     for (size_t d = 0; !rc && d < p.n_dom; d++)
         for (size_t si = 0; !rc && si < p.n_schemes; si++)
@@ -1680,6 +1792,10 @@ int cmd_experiment(int argc, char **argv) {
                     snprintf(json, sizeof json, "%s/eval/%s-on-%s.json", p.out, id, p.dom[1].name);
                     if (!(res->cross[si][q] = read_json(json))) rc = cli_error(cmd, "cannot read %s", json);
                 }
+                for (int m = 0; is_rotary(p.schemes[si]) && m < N_EXT; m++) {
+                    snprintf(json, sizeof json, "%s/eval/%s-ext-%s.json", p.out, id, ext_methods[m]);
+                    if (!(res->ext[d][si][m][q] = read_json(json))) rc = cli_error(cmd, "cannot read %s", json);
+                }
                 for (size_t k = 0; k < p.n_res; k++)
                     for (int m = 0; m < 2; m++) {
                         if (m == 1 && p.res_lengths[k] <= p.train_len) continue;
@@ -1719,6 +1835,7 @@ int cmd_experiment(int argc, char **argv) {
                 cJSON_Delete(res->eval[d][si][q]);
                 cJSON_Delete(res->lng[d][si][q]);
                 if (d == 0) cJSON_Delete(res->cross[si][q]);
+                for (int m = 0; m < N_EXT; m++) cJSON_Delete(res->ext[d][si][m][q]);
                 for (size_t k = 0; k < 4; k++) cJSON_Delete(res->res[d][si][q][k][0]), cJSON_Delete(res->res[d][si][q][k][1]);
             }
     for (size_t si = 0; si < MAX_SCHEMES; si++)

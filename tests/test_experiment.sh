@@ -82,7 +82,24 @@ for c in claims:
     assert re.search(r\"\\*\\*(holds|fails|not resolved at this budget)\\*\\* \\(.*\\[[0-9.]+, [0-9.]+\\]\", c), c
 " "$tmp/res/REPORT.md"'
 check "REPORT.md lists the exact commands" 'grep -q "^lext train --data" "$tmp/res/REPORT.md" && grep -q "^lext eval --model" "$tmp/res/REPORT.md"'
-check "five models, five eval reports and five at the long lengths" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 10 ] && [ $(ls "$tmp/res/eval"/*-long.json | wc -l) -eq 5 ]'
+check "five models, five eval reports, five at the long lengths, 2 x 4 under context extension" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 18 ] && [ $(ls "$tmp/res/eval"/*-long.json | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/{rope,xpos}-ext-{linear,ntk,dynamic-ntk,yarn}.json | wc -l) -eq 8 ]'
+check "the context-extension table: rope and xpos, six methods each, every cell an interval, a best per length past 1x" \
+    '$PY -c "
+import json, re, sys
+md = open(sys.argv[1]).read()
+body = md.split(\"### Context extension\", 1)[1].split(\"###\", 1)[0]
+rows = [l for l in body.splitlines() if l.startswith(\"| \") and not l.startswith(\"| model\")]
+assert [tuple(c.strip() for c in r.strip(\"|\").split(\"|\")[:2]) for r in rows] == [
+    (s, m) for s in (\"rope\", \"xpos\") for m in (\"none\", \"linear (PI)\", \"ntk\", \"dynamic-ntk\", \"yarn\", \"bca\")], rows
+for r in rows:
+    for cell in r.strip(\"|\").split(\"|\")[2:]:
+        assert re.fullmatch(r\" [0-9.]+ \\[[0-9.]+, [0-9.]+\\] \", cell), (r, cell)
+best = [l for l in body.splitlines() if re.match(r\"- (32|64) \\([0-9.]+x\\): \\*\\*(rope|xpos) \\+ \", l)]
+assert len(best) == 2, body
+# the report of one method records it, and its factor is length / train length
+e = json.load(open(sys.argv[2]))
+assert e[\"rope_scaling\"][\"method\"] == \"yarn\" and [c[\"rope_factor\"] for c in e[\"cells\"]] == [1, 2, 4], e[\"rope_scaling\"]
+" "$tmp/res/REPORT.md" "$tmp/res/eval/rope-ext-yarn.json"'
 check "embed_scale: the sinusoidal model scales its token embeddings, no other does" \
     '$PY -c "
 import json, sys
@@ -106,7 +123,7 @@ check "every table cell is a number" '[ -s "$tmp/res/REPORT.md" ] && ! grep -q "
 # a rerun skips every finished step
 $LEXT experiment --config "$tmp/tiny.json" --corpus "$tmp/corpus" --out "$tmp/res" > "$tmp/rerun.log" 2>&1
 rc=$?
-check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already complete" "$tmp/rerun.log") -eq 30 ]'
+check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already complete" "$tmp/rerun.log") -eq 38 ]'
 
 # seeds, a second corpus (with the cross-domain table) and a learning-rate sweep
 mkdir -p "$tmp/src2"
