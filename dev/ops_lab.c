@@ -87,8 +87,8 @@ int main(int argc, char **argv) {
         rotary_table_free(&rr);
     }
     double attf = 4.0 * B * H * T * T * hd / 2; /* causal half of QK^T and PV */
-    TIME("attention fwd (causal)", attf, attention_forward(att, lse, qk, qk + D, 2 * D, qkv + 2 * D, 3 * D, NULL, &causal, B, T, H, hd, &ws));
-    TIME("attention bwd (causal)", attf * 2.5, attention_backward(dqk, dqk + D, 2 * D, dqkv + 2 * D, 3 * D, y, att, lse, qk, qk + D, 2 * D, qkv + 2 * D, 3 * D, NULL, &causal, B, T, H, hd, &ws));
+    TIME("attention fwd (causal)", attf, attention_forward(att, lse, qk, qk + D, 2 * D, qkv + 2 * D, 3 * D, NULL, &causal, NULL, B, T, H, hd, &ws));
+    TIME("attention bwd (causal)", attf * 2.5, attention_backward(dqk, dqk + D, 2 * D, dqkv + 2 * D, 3 * D, y, att, lse, qk, qk + D, 2 * D, qkv + 2 * D, 3 * D, NULL, &causal, NULL, B, T, H, hd, &ws));
     TIME("xent fwd", 0, xent_forward(losses, logits, tgt, N, V, NULL));
     TIME("xent bwd", 0, xent_backward(dlogits, logits, tgt, N, V, 1.0f / N));
     TIME("memset N*F", 0, memset(fc2, 0, sizeof(float) * N * F));

@@ -252,6 +252,61 @@ LEXT_API double lext_rope_scaling_factor(const lext_rope_scaling *r, int64_t T, 
 LEXT_API lext_status lext_model_set_rope_scaling(lext_model *m, const lext_rope_scaling *r);
 LEXT_API const lext_rope_scaling *lext_model_rope_scaling(const lext_model *m);
 
+/* Attention extensions at inference: which keys a query sees beyond its mask, and at which
+ * positions a far key is scored. For query i with its mask's band [lo, i] (lext_attn_lo):
+ *   sinks        StreamingLLM (Xiao et al. 2023, arXiv 2309.17453), with window or bca: the
+ *                first K positions stay visible to every query, keys [0, min(K, lo)) plus
+ *                the band. sink_pos says where a sink sits:
+ *                  absolute  at its true position (any scheme);
+ *                  cache     at its index in a cache that holds the K sinks then the band
+ *                            (StreamingLLM's convention; rope/xpos): the query is rotated as
+ *                            if at i - (lo - K'), K' = min(K, lo), the sinks at their own;
+ *                  capped    LM-Infinite's Lambda (Han et al. 2023, arXiv 2308.16137): every
+ *                            far sink at distance C, the window W or bca's block l (the query
+ *                            rotated by C, the sink unrotated; rope/xpos)
+ *   self-extend  Self-Extend (Jin et al. 2024, arXiv 2401.01325; datamllab/LongLM), rope/xpos:
+ *                keys within the neighbour window keep exact positions (i - j < W); farther
+ *                keys use grouped positions: query floor(i/G) + W - floor(W/G), key
+ *                floor(j/G)
+ *   rerope       ReRoPE (Su 2023), rope/xpos: relative position clipped at W: keys with
+ *                i - j >= W scored at distance W (the query rotated by W, the key unrotated)
+ * XPOS's scales follow the same positions, so its decay goes by the distance used. They are
+ * inference-only: lext_backward refuses a forward that ran with one. The setting belongs to
+ * the model, is not saved, applies to every forward, score and decoder created after it
+ * (workspaces need it at creation: lext_ctx_create sizes the second rotated copy), and
+ * combines with a rope scaling.
+ */
+typedef enum {
+    LEXT_EXT_NONE = 0,
+    LEXT_EXT_SINKS,
+    LEXT_EXT_SELF_EXTEND,
+    LEXT_EXT_REROPE,
+    LEXT_EXT_COUNT
+} lext_attn_ext_kind;
+
+typedef enum { LEXT_SINK_CACHE = 0, LEXT_SINK_ABSOLUTE, LEXT_SINK_CAPPED, LEXT_SINK_COUNT } lext_sink_pos;
+
+typedef struct {
+    lext_attn_ext_kind kind; /* [none] */
+    int64_t sinks;           /* sinks: K >= 1 */
+    lext_sink_pos sink_pos;  /* sinks: [cache] */
+    int64_t group, neighbors; /* self-extend: G >= 1, W >= 1 */
+    int64_t clip;             /* rerope: W >= 1 */
+} lext_attn_ext;
+
+LEXT_API void lext_attn_ext_default(lext_attn_ext *e);
+/* "none", "sinks", "self-extend", "rerope"; "cache", "absolute", "capped". Never NULL. */
+LEXT_API const char *lext_attn_ext_name(lext_attn_ext_kind k);
+LEXT_API const char *lext_sink_pos_name(lext_sink_pos p);
+LEXT_API lext_status lext_sink_pos_parse(const char *s, lext_sink_pos *out);
+/* Checks e against the config c (NULL: alone) and, when attn is not NULL, against a mask
+ * (sinks need window or bca); names the problem. */
+LEXT_API lext_status lext_attn_ext_validate(const lext_attn_ext *e, const lext_config *c,
+                                            const lext_attn *attn);
+/* Sets (validated; NULL: none) or reads the model's attention extension. */
+LEXT_API lext_status lext_model_set_attn_ext(lext_model *m, const lext_attn_ext *e);
+LEXT_API const lext_attn_ext *lext_model_attn_ext(const lext_model *m);
+
 /* ---------------------------------------------------------------------------------------
  * Forward and backward
  * ------------------------------------------------------------------------------------- */

@@ -100,8 +100,16 @@ lext_status attn_scratch_init(attn_scratch *ws, int64_t hd, int64_t H, int64_t m
     return s;
 }
 
+lext_status attn_scratch_add_ext(attn_scratch *ws, int64_t hd, int64_t H) {
+    if (ws->ktb) return LEXT_OK;
+    const size_t kv = ((size_t)ws->max_tokens + (size_t)ws->max_tokens / 4 + 64) * (size_t)H * (size_t)hd;
+    LEXT_TRY(lext_alloc((void **)&ws->ktb, kv * sizeof(float), "transposed map-B keys"));
+    ws->bytes += kv * sizeof(float);
+    return LEXT_OK;
+}
+
 void attn_scratch_free(attn_scratch *ws) {
-    float *bufs[] = {ws->buf, ws->kt, ws->vt, ws->vp, ws->kp, ws->dop}; /* qp is vp */
+    float *bufs[] = {ws->buf, ws->kt, ws->vt, ws->vp, ws->kp, ws->dop, ws->ktb}; /* qp is vp */
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) lext_free(bufs[i]);
     *ws = (attn_scratch){0};
 }
@@ -173,14 +181,60 @@ static bool tile_scores(float *S, const float *Kt, int64_t ldkt, const float *qt
     return any;
 }
 
+/* tile_scores under an extension (ext_row_of): part 0 scores the rows' sinks [0, ns), part
+ * 1 their bands [lo, i]; columns j < bhi take map B's scores SB = scale QB KB^T (computed
+ * only when some row of the tile has one). Alibi (absolute sinks only: no map B) adds the
+ * bias of the true distance. */
+static bool tile_scores_ext(float *S, float *SB, const float *Kt, const float *KtB, int64_t ldkt,
+                            const float *qt, const float *qtB, int64_t ldqk, int64_t i0, int64_t nq,
+                            int64_t j0, int64_t nk, int64_t hd, float scale, float slope,
+                            const lext_attn *mask, const lext_attn_ext *e, int part, int64_t T) {
+    int64_t c0s[BQ], c1s[BQ], cbs[BQ];
+    bool any = false, need_b = false;
+    for (int64_t r = 0; r < nq; r++) {
+        const int64_t i = i0 + r;
+        const ext_row er = ext_row_of(e, mask, T, i);
+        int64_t a0 = part ? er.lo : 0, a1 = part ? i + 1 : er.ns;
+        int64_t c0 = a0 - j0, c1 = a1 - j0, cb = er.bhi - j0;
+        c0 = c0 < 0 ? 0 : c0 > nk ? nk : c0;
+        c1 = c1 < c0 ? c0 : c1 > nk ? nk : c1;
+        cb = cb < c0 ? c0 : cb > c1 ? c1 : cb;
+        c0s[r] = c0, c1s[r] = c1, cbs[r] = cb;
+        any |= c1 > c0;
+        need_b |= cb > c0;
+    }
+    if (!any) return false;
+    tile_gemm(S, BK, qt, ldqk, 1, Kt, ldkt, nq, nk, hd, scale, 0.0f);
+    if (need_b) tile_gemm(SB, BK, qtB, ldqk, 1, KtB, ldkt, nq, nk, hd, scale, 0.0f);
+    for (int64_t r = 0; r < nq; r++) {
+        float *srow = S + r * BK;
+        const int64_t c0 = c0s[r], c1 = c1s[r], cb = cbs[r];
+        for (int64_t c = 0; c < c0; c++) srow[c] = -INFINITY;
+        for (int64_t c = c0; c < cb; c++) srow[c] = SB[r * BK + c];
+        if (slope != 0.0f) {
+            const float base = slope * (float)(i0 + r - j0);
+            for (int64_t c = c0; c < c1; c++) srow[c] += slope * (float)c - base;
+        }
+        for (int64_t c = c1; c < nk; c++) srow[c] = -INFINITY;
+    }
+    return true;
+}
+
 void attention_forward(float *out, float *lse, const float *q, const float *k, int64_t ldqk,
                        const float *v, int64_t ldv, const float *slopes, const lext_attn *mask,
-                       int64_t B, int64_t T, int64_t H, int64_t hd, attn_scratch *ws) {
+                       const attn_ext_args *x, int64_t B, int64_t T, int64_t H, int64_t hd,
+                       attn_scratch *ws) {
+    const lext_attn_ext *e = x && x->e && x->e->kind != LEXT_EXT_NONE ? x->e : NULL;
+    const bool map_b = ext_has_map_b(e);
     const float scale = 1.0f / sqrtf((float)hd);
     const int64_t D = H * hd, nqt = (T + BQ - 1) / BQ;
     const int64_t ntask = B * H * nqt;
     LEXT_ASSERT(B * kt_ld(T) <= ws->max_tokens + ws->max_tokens / 4 + 64);
     transpose_heads(ws->kt, k, ldqk, B, T, H, hd);
+    if (map_b) {
+        LEXT_ASSERT(ws->ktb && x->q && x->k);
+        transpose_heads(ws->ktb, x->k, ldqk, B, T, H, hd);
+    }
     stage_heads(ws->vp, v, ldv, B, T, H, hd);
     const int64_t ldp = hd_ld(hd);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_threads)
@@ -195,10 +249,19 @@ void attention_forward(float *out, float *lse, const float *q, const float *k, i
         const float *vb = ws->vp + bh * T * ldp; /* (T, ldp) */
         memset(acc, 0, sizeof(float) * (size_t)(nq * hd));
         for (int64_t r = 0; r < nq; r++) mrow[r] = -INFINITY, lrow[r] = 0.0f;
-        /* lo is non-decreasing in i for every mode, so the tile starts at lo(i0) */
-        for (int64_t j0 = lext_attn_lo(mask, T, i0); j0 < i0 + nq; j0 += BK) {
-            int64_t nk = i0 + nq - j0 < BK ? i0 + nq - j0 : BK;
-            if (!tile_scores(S, Kt + j0, ldt, qt_, ldqk, i0, nq, j0, nk, hd, scale, slope, mask, T))
+        /* with an extension: first the sinks (ns is non-decreasing in i: the last row has
+         * the most), then the bands */
+        const int64_t ns_max = e ? ext_row_of(e, mask, T, i0 + nq - 1).ns : 0;
+        const float *KtB = map_b ? ws->ktb + bh * hd * ldt : NULL;
+        const float *qtB = map_b ? x->q + (b * T + i0) * ldqk + h * hd : NULL;
+        for (int part = e ? 0 : 1; part < 2; part++)
+        /* lo is non-decreasing in i for every mode, so the band starts at lo(i0) */
+        for (int64_t j0 = part ? lext_attn_lo(mask, T, i0) : 0, j_end = part ? i0 + nq : ns_max;
+             j0 < j_end; j0 += BK) {
+            int64_t nk = j_end - j0 < BK ? j_end - j0 : BK;
+            if (e ? !tile_scores_ext(S, S + BQ * BK, Kt + j0, KtB ? KtB + j0 : NULL, ldt, qt_, qtB,
+                                     ldqk, i0, nq, j0, nk, hd, scale, slope, mask, e, part, T)
+                  : !tile_scores(S, Kt + j0, ldt, qt_, ldqk, i0, nq, j0, nk, hd, scale, slope, mask, T))
                 continue;
             for (int64_t r = 0; r < nq; r++) {
                 float *s = S + r * BK, mx = mrow[r];
@@ -297,7 +360,9 @@ void attention_backward(float *dq, float *dk, int64_t lddqk, float *dv, int64_t 
 
 void attention_forward_naive(float *out, float *lse, const float *q, const float *k,
                              int64_t ldqk, const float *v, int64_t ldv, const float *slopes,
-                             const lext_attn *mask, int64_t B, int64_t T, int64_t H, int64_t hd) {
+                             const lext_attn *mask, const attn_ext_args *x, int64_t B, int64_t T,
+                             int64_t H, int64_t hd) {
+    const lext_attn_ext *e = x ? x->e : NULL;
     const double scale = 1.0 / sqrt((double)hd);
     const int64_t D = H * hd;
     double *S = malloc(sizeof(double) * (size_t)(T * T));
@@ -305,15 +370,17 @@ void attention_forward_naive(float *out, float *lse, const float *q, const float
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++) {
             for (int64_t i = 0; i < T; i++) {
-                int64_t lo = lext_attn_lo(mask, T, i);
+                const ext_row er = ext_row_of(e, mask, T, i);
                 double mx = -INFINITY;
                 for (int64_t j = 0; j < T; j++) {
                     double s = -INFINITY;
-                    if (j >= lo && j <= i) {
+                    if ((j >= er.lo && j <= i) || j < er.ns) {
+                        const bool bmap = j < er.bhi; /* map B: the extension's positions */
+                        const float *qq = bmap ? x->q : q, *kk = bmap ? x->k : k;
                         s = 0.0;
                         for (int64_t d = 0; d < hd; d++)
-                            s += (double)q[(b * T + i) * ldqk + h * hd + d] *
-                                 (double)k[(b * T + j) * ldqk + h * hd + d];
+                            s += (double)qq[(b * T + i) * ldqk + h * hd + d] *
+                                 (double)kk[(b * T + j) * ldqk + h * hd + d];
                         s = s * scale - (slopes ? (double)slopes[h] * (double)(i - j) : 0.0);
                     }
                     S[i * T + j] = s;
@@ -336,8 +403,9 @@ void attention_forward_naive(float *out, float *lse, const float *q, const float
 /* ---- scores by distance (attention resolution, LeX Eq. 11) ------------------------------ */
 
 void scores_accumulate(lext_scores *s, int l, const float *q, const float *k, int64_t ldqk,
-                       const float *slopes, const lext_attn *mask, int64_t B, int64_t T,
-                       int64_t H, int64_t hd) {
+                       const float *slopes, const lext_attn *mask, const attn_ext_args *x,
+                       int64_t B, int64_t T, int64_t H, int64_t hd) {
+    const lext_attn_ext *e = x ? x->e : NULL;
     LEXT_ASSERT(T <= s->max_len && l < s->n_layer && B == 1 && H <= s->part_heads);
     const double scale = 1.0 / sqrt((double)hd);
     double *part = s->part; /* per-head sums, allocated by lext_scores_add */
@@ -347,9 +415,12 @@ void scores_accumulate(lext_scores *s, int l, const float *q, const float *k, in
         int64_t b = bh / H, h = bh % H;
         double *acc = part + bh * T;
         for (int64_t i = 0; i < T; i++) {
-            const float *qi = q + (b * T + i) * ldqk + h * hd;
-            for (int64_t j = lext_attn_lo(mask, T, i); j <= i; j++) {
-                const float *kj = k + (b * T + j) * ldqk + h * hd;
+            const ext_row er = ext_row_of(e, mask, T, i);
+            /* the sinks [0, ns), then the band [lo, i]; by true distance, map B where used */
+            for (int64_t j = er.ns > 0 ? 0 : er.lo; j <= i; j = j + 1 == er.ns ? er.lo : j + 1) {
+                const bool bmap = j < er.bhi;
+                const float *qi = (bmap ? x->q : q) + (b * T + i) * ldqk + h * hd;
+                const float *kj = (bmap ? x->k : k) + (b * T + j) * ldqk + h * hd;
                 double dot = 0;
                 for (int64_t d = 0; d < hd; d++) dot += (double)qi[d] * (double)kj[d];
                 acc[i - j] += dot * scale - (slopes ? (double)slopes[h] * (double)(i - j) : 0.0);
@@ -360,54 +431,80 @@ void scores_accumulate(lext_scores *s, int l, const float *q, const float *k, in
     int64_t *cnt = s->count + (size_t)l * (size_t)s->max_len;
     for (int64_t bh = 0; bh < B * H; bh++) /* fixed order: deterministic */
         for (int64_t n = 0; n < T; n++) sum[n] += part[bh * T + n];
-    for (int64_t i = 0; i < T; i++)
-        for (int64_t j = lext_attn_lo(mask, T, i); j <= i; j++) cnt[i - j] += B * H;
+    for (int64_t i = 0; i < T; i++) {
+        const ext_row er = ext_row_of(e, mask, T, i);
+        for (int64_t j = er.ns > 0 ? 0 : er.lo; j <= i; j = j + 1 == er.ns ? er.lo : j + 1)
+            cnt[i - j] += B * H;
+    }
 }
 
 /* ---- decoding over a kv cache --------------------------------------------------------------- */
 
+/* One logit of the decoder: q . k with XPOS's decay z (P pairs, NULL: none), scaled. */
+static inline float decode_dot(const float *qt, const float *kj, const float *z, int64_t hd) {
+    float dot = 0.0f;
+    /* simd reductions: lane-wise partial sums (another order than the tiled forward's,
+     * within float32 rounding of it; test_decode holds them to 1e-4) */
+    if (z) {
+#pragma omp simd reduction(+ : dot)
+        for (int64_t i = 0; i < hd / 2; i++)
+            dot += z[i] * (qt[2 * i] * kj[2 * i] + qt[2 * i + 1] * kj[2 * i + 1]);
+    } else {
+#pragma omp simd reduction(+ : dot)
+        for (int64_t d = 0; d < hd; d++) dot += qt[d] * kj[d];
+    }
+    return dot;
+}
+
 void attention_decode(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t n,
                       int64_t p0, const float *kc, const float *vc, int64_t ldc, int64_t cap,
-                      const float *slopes, const float *decay, const lext_attn *mask, int64_t H,
-                      int64_t hd, float *scratch, int n_threads) {
+                      const float *slopes, const float *decay, const lext_attn *mask,
+                      const decode_ext_args *x, int64_t H, int64_t hd, float *scratch,
+                      int n_threads) {
     const float scale = 1.0f / sqrtf((float)hd);
     const int64_t P = hd / 2;
+    const lext_attn_ext *e = x && x->e && x->e->kind != LEXT_EXT_NONE ? x->e : NULL;
+    const int64_t K = e && e->kind == LEXT_EXT_SINKS ? e->sinks : 0;
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (int64_t task = 0; task < n * H; task++) {
         const int64_t t = task / H, h = task % H, p = p0 + t;
-        const int64_t lo = lext_attn_lo(mask, p + 1, p);
-        LEXT_ASSERT(p - lo < cap); /* the cache still holds every visible key */
-        float *s = scratch + (size_t)lext_thread_id() * (size_t)cap;
-        const float *qt = q + t * ldq + h * hd;
+        /* the one rule (ext_row_of), for a query at p of a sequence that ends at p */
+        const ext_row er = ext_row_of(e, mask, p + 1, p);
+        const int64_t lo = er.lo, ns = er.ns;
+        LEXT_ASSERT(p - lo < cap && ns <= K); /* the cache still holds every visible key */
+        float *s = scratch + (size_t)lext_thread_id() * (size_t)(cap + K);
+        const float *qa = q + t * ldq + h * hd, *qb = e ? x->qb + t * ldq + h * hd : NULL;
+        const float *kcb = e && x->kcb ? x->kcb : kc;
         const float slope = slopes ? slopes[h] : 0.0f;
         float mx = -INFINITY;
+        /* s[0, ns): the sinks, s[ns + j - lo]: the band */
+        for (int64_t j = 0; j < ns; j++) {
+            const bool bmap = j < er.bhi;
+            const int64_t dist = bmap ? er.qpos - ext_kpos(e, j) : p - j;
+            const float v = decode_dot(bmap ? qb : qa, x->sk + j * ldc + h * hd,
+                                       decay ? decay + dist * P : NULL, hd) * scale -
+                            slope * (float)(p - j);
+            s[j] = v;
+            mx = v > mx ? v : mx;
+        }
         for (int64_t j = lo; j <= p; j++) {
-            const float *kj = kc + (j % cap) * ldc + h * hd;
-            float dot = 0.0f;
-            /* simd reductions: lane-wise partial sums (another order than the tiled forward's,
-             * within float32 rounding of it; test_decode holds them to 1e-4) */
-            if (decay) {
-                const float *z = decay + (p - j) * P;
-#pragma omp simd reduction(+ : dot)
-                for (int64_t i = 0; i < P; i++)
-                    dot += z[i] * (qt[2 * i] * kj[2 * i] + qt[2 * i + 1] * kj[2 * i + 1]);
-            } else {
-#pragma omp simd reduction(+ : dot)
-                for (int64_t d = 0; d < hd; d++) dot += qt[d] * kj[d];
-            }
-            float v = dot * scale - slope * (float)(p - j);
-            s[j - lo] = v;
+            const bool bmap = j < er.bhi;
+            const int64_t dist = bmap ? er.qpos - ext_kpos(e, j) : p - j;
+            const float v = decode_dot(bmap ? qb : qa, (bmap ? kcb : kc) + (j % cap) * ldc + h * hd,
+                                       decay ? decay + dist * P : NULL, hd) * scale -
+                            slope * (float)(p - j);
+            s[ns + j - lo] = v;
             mx = v > mx ? v : mx;
         }
         float sum = 0.0f;
-        const int64_t nk = p - lo + 1;
+        const int64_t nk = ns + p - lo + 1;
 #pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < nk; j++) sum += (s[j] = lext_expf(s[j] - mx));
         float *o = out + t * ldo + h * hd;
         for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
-        for (int64_t j = lo; j <= p; j++) {
-            const float *vj = vc + (j % cap) * ldc + h * hd;
-            const float w = s[j - lo] / sum;
+        for (int64_t j = 0; j < nk; j++) {
+            const float *vj = j < ns ? x->sv + j * ldc + h * hd : vc + ((lo + j - ns) % cap) * ldc + h * hd;
+            const float w = s[j] / sum;
 #pragma omp simd
             for (int64_t d = 0; d < hd; d++) o[d] += w * vj[d];
         }

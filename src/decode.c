@@ -20,6 +20,13 @@ struct lext_decoder {
     float *decay;    /* (maxdist + 1, P), xpos only */
     rotary_table rot; /* cos/sin of the chunk's absolute positions (no scales) */
     lext_rope_scaling rs; /* the model's context extension when the decoder was created */
+    lext_attn_ext ext;    /* and its attention extension */
+    bool map_b;           /* ext_has_map_b(&ext) */
+    float *kcb;           /* (L, cap, D) keys in map B (self-extend, rerope), or NULL */
+    float *sk, *sv;       /* (L, K, D) the sinks' keys (map B when it has one) and values */
+    float *qkb;           /* (chunk, 3D) the chunk's q and k rotated to map B */
+    rotary_table rotqb, rotkb;
+    int64_t *posb;        /* (2, chunk) map-B positions of the chunk's queries and keys */
     int64_t seq_len;      /* what an auto factor resolves against: the max context */
     /* pass workspace, chunk rows */
     float *x, *ln, *mean, *rstd, *qkv, *att, *tmp, *mid, *fc, *fc_act, *pe, *logits;
@@ -61,10 +68,13 @@ lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int6
                          "rope scaling '%s' with an auto factor resolves against the sequence "
                          "length, which a %s decoder does not bound; give the factor",
                          lext_rope_scaling_name(rs.kind), lext_attn_name(attn->mode));
+    LEXT_TRY(lext_attn_ext_validate(&m->attn_ext, c, attn));
     lext_decoder *d = calloc(1, sizeof *d);
     if (!d) return lext_fail(LEXT_ERR_NOMEM, "cannot allocate a decoder");
     d->m = m;
     d->rs = rs;
+    d->ext = m->attn_ext;
+    d->map_b = ext_has_map_b(&d->ext);
     d->seq_len = a.mode == LEXT_ATTN_CAUSAL ? max_context : 0;
     d->attn = a;
     d->cap = cap;
@@ -86,16 +96,37 @@ lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int6
     if (!s) s = grab(d, &d->fc_act, n * F, "decoder activations");
     if (!s) s = grab(d, &d->pe, n * D, "decoder activations");
     if (!s) s = grab(d, &d->logits, (size_t)c->vocab_size, "decoder logits");
-    if (!s) s = grab(d, &d->scratch, (size_t)d->n_threads * (size_t)cap, "decoder scores");
+    const int64_t K = d->ext.kind == LEXT_EXT_SINKS ? d->ext.sinks : 0;
+    if (!s) s = grab(d, &d->scratch, (size_t)d->n_threads * (size_t)(cap + K), "decoder scores");
+    if (!s && K) s = grab(d, &d->sk, L * (size_t)K * D, "sink keys");
+    if (!s && K) s = grab(d, &d->sv, L * (size_t)K * D, "sink values");
+    if (!s && d->map_b && d->ext.kind != LEXT_EXT_SINKS) s = grab(d, &d->kcb, L * (size_t)cap * D, "map-B key cache");
+    if (!s && d->map_b) s = grab(d, &d->qkb, n * 3 * D, "map-B q and k");
+    if (!s && d->map_b) {
+        s = lext_alloc((void **)&d->posb, 2 * n * sizeof(int64_t), "map-B positions");
+        d->bytes += 2 * n * sizeof(int64_t);
+    }
     pos_hooks ph = pos_hooks_of(c->pos);
     if (!s && ph.rotary) {
         lext_config rc = *c;
         rc.pos = LEXT_POS_ROPE; /* rotation only: the decay goes by distance */
         s = rotary_table_init(&d->rot, &rc, chunk);
         d->bytes += (size_t)chunk * P * 2 * sizeof(float);
+        if (!s && d->map_b) s = rotary_table_init(&d->rotqb, &rc, chunk);
+        if (!s && d->map_b) s = rotary_table_init(&d->rotkb, &rc, chunk);
+        if (d->map_b) d->bytes += 2 * (size_t)chunk * P * 2 * sizeof(float);
     }
     if (!s && ph.xpos) {
-        const int64_t maxdist = a.mode == LEXT_ATTN_CAUSAL ? cap - 1 : a.window - 1;
+        int64_t maxdist = a.mode == LEXT_ATTN_CAUSAL ? cap - 1 : a.window - 1;
+        /* map B's distances (ext_row_of): sinks in a cache up to K + W - 1, capped ones at
+         * W, grouped ones up to (cap - 1) / G + W, clipped ones at the clip */
+        int64_t bmax = 0;
+        if (d->map_b && d->ext.kind == LEXT_EXT_SINKS)
+            bmax = d->ext.sink_pos == LEXT_SINK_CAPPED ? a.window : K + a.window - 1;
+        if (d->map_b && d->ext.kind == LEXT_EXT_SELF_EXTEND)
+            bmax = (cap - 1) / d->ext.group + d->ext.neighbors;
+        if (d->map_b && d->ext.kind == LEXT_EXT_REROPE) bmax = d->ext.clip;
+        maxdist = bmax > maxdist ? bmax : maxdist;
         s = grab(d, &d->decay, (size_t)(maxdist + 1) * P, "xpos decay table");
         const double hd = 2.0 * (double)P;
         /* B, or s B with a scaled decay (static methods only, so one s for every row) */
@@ -119,9 +150,13 @@ lext_status lext_decoder_create(const lext_model *m, const lext_attn *attn, int6
 void lext_decoder_free(lext_decoder *d) {
     if (!d) return;
     float *bufs[] = {d->k,   d->v,  d->decay, d->x,  d->ln,     d->mean, d->rstd, d->qkv,
-                     d->att, d->tmp, d->mid,  d->fc, d->fc_act, d->pe,   d->logits, d->scratch};
+                     d->att, d->tmp, d->mid,  d->fc, d->fc_act, d->pe,   d->logits, d->scratch,
+                     d->kcb, d->sk,  d->sv,   d->qkb};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) lext_free(bufs[i]);
+    lext_free(d->posb);
     rotary_table_free(&d->rot);
+    rotary_table_free(&d->rotqb);
+    rotary_table_free(&d->rotkb);
     free(d);
 }
 
@@ -159,6 +194,18 @@ static lext_status feed_chunk(lext_model *m, lext_decoder *d, const int32_t *tok
         pos_add_forward(d->x, w->pos_embed + p0 * D, 1, n, D);
     }
     if (ph.rotary) rotary_table_fill(&d->rot, c, &d->rs, p0, n, 0, d->seq_len);
+    const int64_t K = d->ext.kind == LEXT_EXT_SINKS ? d->ext.sinks : 0;
+    if (d->map_b) { /* the map-B positions of the chunk's queries and keys (ext_row_of) */
+        for (int64_t t = 0; t < n; t++) {
+            d->posb[t] = ext_row_of(&d->ext, &d->attn, p0 + t + 1, p0 + t).qpos;
+            d->posb[n + t] = ext_kpos(&d->ext, p0 + t);
+        }
+        lext_config rc = *c;
+        rc.pos = LEXT_POS_ROPE; /* rotation only, as d->rot */
+        rotary_table_fill_at(&d->rotqb, &rc, &d->rs, d->posb, n, 0, d->seq_len);
+        rotary_table_fill_at(&d->rotkb, &rc, &d->rs, d->posb + n, n, 0, d->seq_len);
+    }
+    const decode_ext_args xa = {&d->ext, d->qkb, NULL, NULL, NULL};
 
     for (int l = 0; l < c->n_layer; l++) {
         const layer_tensors *lw = &w->layer[l];
@@ -167,15 +214,28 @@ static lext_status feed_chunk(lext_model *m, lext_decoder *d, const int32_t *tok
         layernorm_forward(d->ln, d->mean, d->rstd, d->x, lw->attn_norm_w, lw->attn_norm_b, n, D,
                           (float)c->norm_eps);
         linear_forward(d->qkv, d->ln, lw->qkv_w, lw->qkv_b, n, D, 3 * D, NULL);
+        if (d->map_b) /* from the unrotated q and k, before the in-place rotation below */
+            rotary_forward_qk(d->qkb, 3 * D, d->qkv, 3 * D, &d->rotqb, &d->rotkb, 1, n, D, H);
         if (ph.rotary) /* in place: each pair is read before it is written */
             rotary_forward(d->qkv, 3 * D, d->qkv, 3 * D, &d->rot, 1, n, D, H);
+        float *kcb = d->kcb ? d->kcb + (size_t)l * (size_t)d->cap * (size_t)D : NULL;
+        float *sk = d->sk ? d->sk + (size_t)l * (size_t)K * (size_t)D : NULL;
+        float *sv = d->sv ? d->sv + (size_t)l * (size_t)K * (size_t)D : NULL;
         for (int64_t t = 0; t < n; t++) {
             int64_t slot = (p0 + t) % d->cap;
+            const float *kb = d->map_b ? d->qkb + t * 3 * D + D : NULL;
             memcpy(kc + slot * D, d->qkv + t * 3 * D + D, (size_t)D * sizeof(float));
             memcpy(vc + slot * D, d->qkv + t * 3 * D + 2 * D, (size_t)D * sizeof(float));
+            if (kcb) memcpy(kcb + slot * D, kb, (size_t)D * sizeof(float));
+            if (p0 + t < K) { /* a sink: kept for good, outside the ring */
+                memcpy(sk + (p0 + t) * D, kb ? kb : d->qkv + t * 3 * D + D, (size_t)D * sizeof(float));
+                memcpy(sv + (p0 + t) * D, d->qkv + t * 3 * D + 2 * D, (size_t)D * sizeof(float));
+            }
         }
+        decode_ext_args xl = xa;
+        xl.kcb = kcb, xl.sk = sk, xl.sv = sv;
         attention_decode(d->att, D, d->qkv, 3 * D, n, p0, kc, vc, D, d->cap, m->alibi_slopes,
-                         d->decay, &d->attn, H, hd, d->scratch, d->n_threads);
+                         d->decay, &d->attn, &xl, H, hd, d->scratch, d->n_threads);
         linear_forward(d->tmp, d->att, lw->out_w, lw->out_b, n, D, D, NULL);
         residual_forward(d->mid, d->x, d->tmp, n * D);
         layernorm_forward(d->ln, d->mean, d->rstd, d->mid, lw->mlp_norm_w, lw->mlp_norm_b, n, D,

@@ -107,6 +107,16 @@ lext_status lext_ctx_create(const lext_model *m, int64_t max_batch, int64_t max_
     if (!s)
         s = attn_scratch_init(&ctx->ws, c->d_model / c->n_head, c->n_head, max_batch * max_len,
                               training);
+    if (!s && ext_has_map_b(&m->attn_ext)) { /* the second rotated copy, sized up front */
+        const size_t N = (size_t)(max_batch * max_len), D = (size_t)c->d_model;
+        s = attn_scratch_add_ext(&ctx->ws, c->d_model / c->n_head, c->n_head);
+        if (!s) s = lext_alloc((void **)&ctx->qkb, N * 2 * D * sizeof(float), "map-B q and k");
+        if (!s) s = lext_alloc((void **)&ctx->posb, 2 * (size_t)max_len * sizeof(int64_t), "map-B positions");
+        if (!s) s = rotary_table_init(&ctx->rotqb, c, max_len);
+        if (!s) s = rotary_table_init(&ctx->rotkb, c, max_len);
+        ctx->ext_bytes = N * 2 * D * sizeof(float) + 2 * (size_t)max_len * sizeof(int64_t) +
+                         2 * (size_t)ctx->rot.cap * (size_t)ctx->rot.P * sizeof(float) * 4;
+    }
     if (s) {
         lext_ctx_free(ctx);
         return s;
@@ -181,6 +191,10 @@ void lext_ctx_free(lext_ctx *ctx) {
     bf16_buffers_free(ctx);
     lext_free(ctx->arena);
     rotary_table_free(&ctx->rot);
+    rotary_table_free(&ctx->rotqb);
+    rotary_table_free(&ctx->rotkb);
+    lext_free(ctx->qkb);
+    lext_free(ctx->posb);
     attn_scratch_free(&ctx->ws);
     free(ctx->layer);
     free(ctx);
@@ -188,7 +202,7 @@ void lext_ctx_free(lext_ctx *ctx) {
 
 size_t lext_ctx_bytes(const lext_ctx *ctx) {
     return ctx->bytes + ctx->bf16_bytes +
-           (size_t)ctx->rot.cap * (size_t)ctx->rot.P * sizeof(float) * 4 +
+           (size_t)ctx->rot.cap * (size_t)ctx->rot.P * sizeof(float) * 4 + ctx->ext_bytes +
            ctx->ws.bytes;
 }
 
@@ -251,6 +265,15 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
                          c->train_len, (long long)T);
     lext_attn mask = attn ? *attn : lext_attn_make(LEXT_ATTN_CAUSAL, c->train_len);
     LEXT_TRY(lext_attn_validate(&mask));
+    const lext_attn_ext *ext = m->attn_ext.kind != LEXT_EXT_NONE ? &m->attn_ext : NULL;
+    LEXT_TRY(lext_attn_ext_validate(ext, c, &mask));
+    const bool map_b = ext_has_map_b(ext);
+    if (map_b && !ctx->qkb)
+        return lext_fail(LEXT_ERR_ARG,
+                         "the attention extension %s was set after this workspace was created; "
+                         "create the workspace after lext_model_set_attn_ext (it sizes a second "
+                         "rotated copy of q and k)",
+                         lext_attn_ext_name(ext->kind));
     const int64_t N = B * T, D = c->d_model, F = c->d_ff, V = c->vocab_size, H = c->n_head;
     const int64_t hd = D / H;
     for (int64_t n = 0; n < N; n++)
@@ -276,6 +299,18 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
     if (ph.embed_add)
         pos_add_forward(x, c->pos == LEXT_POS_LEARNED ? w->pos_embed : ctx->sin_table, B, T, D);
     if (ph.rotary) rotary_table_fill(&ctx->rot, c, &m->rope_scaling, 0, T, rotary_centre(T), T);
+    attn_ext_args xa = {ext, NULL, NULL};
+    if (map_b) { /* the extension's positions of every query and key (ext_row_of) */
+        int64_t *pq = ctx->posb, *pk = ctx->posb + ctx->max_len;
+        for (int64_t t = 0; t < T; t++) {
+            pq[t] = ext_row_of(ext, &mask, T, t).qpos;
+            pk[t] = ext_kpos(ext, t);
+        }
+        rotary_table_fill_at(&ctx->rotqb, c, &m->rope_scaling, pq, T, rotary_centre(T), T);
+        rotary_table_fill_at(&ctx->rotkb, c, &m->rope_scaling, pk, T, rotary_centre(T), T);
+        xa.q = ctx->qkb, xa.k = ctx->qkb + D;
+    }
+    ctx->ran_ext = ext != NULL;
 
     for (int l = 0; l < c->n_layer; l++) {
         const layer_tensors *lw = &w->layer[l];
@@ -289,11 +324,13 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
         if (ph.rotary) {
             rotary_forward(a->qk, 2 * D, a->qkv, 3 * D, &ctx->rot, B, T, D, H);
             q = a->qk, k = a->qk + D, ldqk = 2 * D;
+            if (map_b)
+                rotary_forward_qk(ctx->qkb, 2 * D, a->qkv, 3 * D, &ctx->rotqb, &ctx->rotkb, B, T, D, H);
         }
         attention_forward(a->att, a->lse, q, k, ldqk, a->qkv + 2 * D, 3 * D, m->alibi_slopes,
-                          &mask, B, T, H, hd, &ctx->ws);
+                          &mask, &xa, B, T, H, hd, &ctx->ws);
         if (ctx->scores)
-            scores_accumulate(ctx->scores, l, q, k, ldqk, m->alibi_slopes, &mask, B, T, H, hd);
+            scores_accumulate(ctx->scores, l, q, k, ldqk, m->alibi_slopes, &mask, &xa, B, T, H, hd);
         mm_forward(ctx, ctx->tmp, a->att, lw->out_w, lw->out_b, N, D, D);
         residual_forward(a->res_mid, xin, ctx->tmp, N * D);
         layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, lw->mlp_norm_w,
@@ -327,6 +364,11 @@ lext_status lext_backward(lext_model *m, lext_ctx *ctx) {
     if (!ctx->training) return lext_fail(LEXT_ERR_ARG, "backward needs a training workspace");
     if (!ctx->have_forward)
         return lext_fail(LEXT_ERR_ARG, "backward needs a preceding forward with targets");
+    if (ctx->ran_ext)
+        return lext_fail(LEXT_ERR_ARG,
+                         "the attention extension %s is inference-only: it has no backward (set "
+                         "none with lext_model_set_attn_ext to train)",
+                         lext_attn_ext_name(ctx->model->attn_ext.kind));
     if (ctx->n_targets == 0) return LEXT_OK; /* nothing scored: zero gradient */
     const lext_config *c = &m->cfg;
     const int64_t B = ctx->B, T = ctx->T, N = B * T, D = c->d_model, F = c->d_ff,

@@ -82,6 +82,7 @@ lext_status lext_model_create(const lext_config *c, lext_model **out) {
     if (!m) return lext_fail(LEXT_ERR_NOMEM, "cannot allocate the model");
     m->cfg = *c;
     lext_rope_scaling_default(&m->rope_scaling);
+    lext_attn_ext_default(&m->attn_ext);
     lext_status s = LEXT_OK;
     m->w.layer = calloc((size_t)c->n_layer, sizeof(layer_tensors));
     m->g.layer = calloc((size_t)c->n_layer, sizeof(layer_tensors));

@@ -37,6 +37,7 @@ struct lext_model {
     model_tensors w, g;    /* views of params and grads */
     float *alibi_slopes;   /* (H), alibi only */
     lext_rope_scaling rope_scaling; /* context extension at inference (none by default) */
+    lext_attn_ext attn_ext;         /* sinks, self-extend, rerope at inference (none) */
 };
 
 /* Activations of one layer; in an inference workspace every layer shares one set. */
@@ -74,6 +75,13 @@ struct lext_ctx {
     uint16_t *bf16_scratch; /* 16-bit operand copies for gemm_bf16 (gemm.h) */
     size_t bf16_bytes;
     rotary_table rot;
+    /* attention extensions with a map B (lext_model_set_attn_ext before lext_ctx_create):
+     * q and k rotated to the map-B positions (N, 2D), inference only, and their tables */
+    float *qkb;
+    rotary_table rotqb, rotkb;
+    int64_t *posb; /* (2, max_len): the map-B positions of queries, then of keys */
+    size_t ext_bytes;
+    bool ran_ext; /* the last forward ran with an extension: no backward */
     attn_scratch ws;
     lext_scores *scores; /* when set, the forward adds every layer's scores to it */
     /* the last forward: copies of its inputs, for the backward */

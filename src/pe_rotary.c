@@ -39,15 +39,16 @@ static bool same_scaling(const lext_rope_scaling *a, const lext_rope_scaling *b)
            a->beta_slow == b->beta_slow && a->xpos_decay_scaled == b->xpos_decay_scaled;
 }
 
-/* The rows of positions pos0 .. pos0+n-1 with frequencies omega (P) and cos/sin factor ms. */
-static void fill_rows(rotary_table *t, const lext_config *c, int64_t pos0, int64_t r0, int64_t n,
-                      int64_t centre, const double *omega, rope_params rp) {
+/* Rows r0 .. r0+n-1 at positions pos0 + r (or at[r] when at is not NULL) with frequencies
+ * omega (P) and the factors of rp. */
+static void fill_rows(rotary_table *t, const lext_config *c, int64_t pos0, const int64_t *at,
+                      int64_t r0, int64_t n, int64_t centre, const double *omega, rope_params rp) {
     const int P = t->P;
     const double hd = 2.0 * P;
     const double gamma = c->xpos_gamma;
 #pragma omp parallel for schedule(static) if (n > 1)
     for (int64_t r = r0; r < r0 + n; r++) {
-        double pos = (double)(pos0 + r);
+        double pos = (double)(at ? at[r] : pos0 + r);
         for (int j = 0; j < P; j++) {
             double a = pos * omega[j];
             t->cos[r * P + j] = (float)(rp.mscale * cos(a));
@@ -79,17 +80,37 @@ void rotary_table_fill(rotary_table *t, const lext_config *c, const lext_rope_sc
     if (rope_scaling_per_row(&rs)) {
         for (int64_t k = 0; k < n; k++) { /* the frequencies of each position */
             rope_params rp = rope_params_at(c, &rs, seq_len, pos0 + k, t->omega);
-            fill_rows(t, c, pos0, k, 1, centre, t->omega, rp);
+            fill_rows(t, c, pos0, NULL, k, 1, centre, t->omega, rp);
         }
     } else {
         rope_params rp = rope_params_at(c, &rs, seq_len, pos0, t->omega);
-        fill_rows(t, c, pos0, 0, n, centre, t->omega, rp);
+        fill_rows(t, c, pos0, NULL, 0, n, centre, t->omega, rp);
     }
     t->n = n;
     t->pos0 = pos0;
     t->centre = centre;
     t->seq_len = seq_len;
     t->rs = rs;
+}
+
+void rotary_table_fill_at(rotary_table *t, const lext_config *c, const lext_rope_scaling *r,
+                          const int64_t *at, int64_t n, int64_t centre, int64_t seq_len) {
+    LEXT_ASSERT(n <= t->cap);
+    lext_rope_scaling rs;
+    if (r) rs = *r;
+    else lext_rope_scaling_default(&rs);
+    if (rs.factor != 0 || rs.kind == LEXT_ROPE_SCALING_NONE || rs.kind == LEXT_ROPE_SCALING_DYNAMIC_NTK)
+        seq_len = 0;
+    if (rope_scaling_per_row(&rs)) {
+        for (int64_t k = 0; k < n; k++) {
+            rope_params rp = rope_params_at(c, &rs, seq_len, at[k], t->omega);
+            fill_rows(t, c, 0, at, k, 1, centre, t->omega, rp);
+        }
+    } else {
+        rope_params rp = rope_params_at(c, &rs, seq_len, 0, t->omega);
+        fill_rows(t, c, 0, at, 0, n, centre, t->omega, rp);
+    }
+    t->n = -1; /* not a run of positions: the next rotary_table_fill refills */
 }
 
 /* One vector of hd = 2P components: y = s R x (s = NULL means 1). */
@@ -118,18 +139,24 @@ static inline void rotate_t(float *dx, const float *dy, const float *cs, const f
 
 void rotary_forward(float *out, int64_t ldo, const float *inp, int64_t ldi,
                     const rotary_table *tab, int64_t B, int64_t T, int64_t D, int64_t H) {
-    const int P = tab->P;
+    rotary_forward_qk(out, ldo, inp, ldi, tab, tab, B, T, D, H);
+}
+
+void rotary_forward_qk(float *out, int64_t ldo, const float *inp, int64_t ldi,
+                       const rotary_table *tq, const rotary_table *tk, int64_t B, int64_t T,
+                       int64_t D, int64_t H) {
+    const int P = tq->P;
     const int64_t hd = 2 * P;
-    LEXT_ASSERT(tab->n >= T && hd * H == D);
+    LEXT_ASSERT((tq->n >= T || tq->n == -1) && (tk->n >= T || tk->n == -1) && hd * H == D);
 #pragma omp parallel for schedule(static) if (B * T > 1)
     for (int64_t n = 0; n < B * T; n++) {
         int64_t t = n % T;
-        const float *cs = tab->cos + t * P, *sn = tab->sin + t * P;
-        const float *qs = tab->xpos ? tab->qs + t * P : NULL;
-        const float *ks = tab->xpos ? tab->ks + t * P : NULL;
+        const float *qs = tq->xpos ? tq->qs + t * P : NULL;
+        const float *ks = tk->xpos ? tk->ks + t * P : NULL;
         for (int64_t h = 0; h < H; h++) {
-            rotate(out + n * ldo + h * hd, inp + n * ldi + h * hd, cs, sn, qs, P);
-            rotate(out + n * ldo + D + h * hd, inp + n * ldi + D + h * hd, cs, sn, ks, P);
+            rotate(out + n * ldo + h * hd, inp + n * ldi + h * hd, tq->cos + t * P, tq->sin + t * P, qs, P);
+            rotate(out + n * ldo + D + h * hd, inp + n * ldi + D + h * hd, tk->cos + t * P,
+                   tk->sin + t * P, ks, P);
         }
     }
 }

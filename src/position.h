@@ -83,6 +83,9 @@ void rotary_table_free(rotary_table *t);
  * against). Refills only when one of them changed. */
 void rotary_table_fill(rotary_table *t, const lext_config *c, const lext_rope_scaling *r,
                        int64_t pos0, int64_t n, int64_t centre, int64_t seq_len);
+/* Fills row r with position at[r] (r < n): the map-B positions of attention extensions. */
+void rotary_table_fill_at(rotary_table *t, const lext_config *c, const lext_rope_scaling *r,
+                          const int64_t *at, int64_t n, int64_t centre, int64_t seq_len);
 /* The torchscale centre for a key length T: ceil(T/2). */
 static inline int64_t rotary_centre(int64_t T) { return (T + 1) / 2; }
 
@@ -91,6 +94,10 @@ static inline int64_t rotary_centre(int64_t T) { return (T + 1) / 2; }
  *   inp (B*T, ldi): q at [0, D), k at [D, 2D) (the qkv projection's output, ldi = 3D) */
 void rotary_forward(float *out, int64_t ldo, const float *inp, int64_t ldi,
                     const rotary_table *tab, int64_t B, int64_t T, int64_t D, int64_t H);
+/* The same with q's factors from tq and k's from tk (row t each). */
+void rotary_forward_qk(float *out, int64_t ldo, const float *inp, int64_t ldi,
+                       const rotary_table *tq, const rotary_table *tk, int64_t B, int64_t T,
+                       int64_t D, int64_t H);
 /* dinp += R^T s dout, the transpose of the forward (layout as above). */
 void rotary_backward(float *dinp, int64_t lddi, const float *dout, int64_t lddo,
                      const rotary_table *tab, int64_t B, int64_t T, int64_t D, int64_t H);

@@ -80,8 +80,66 @@ static void case_free(att_case *c) {
 }
 static void run_tiled(att_case *c, const lext_attn *m, const float *slopes) {
     int64_t D = c->H * c->hd;
-    attention_forward(c->out, c->lse, c->qkv, c->qkv + D, 3 * D, c->qkv + 2 * D, 3 * D, slopes, m,
+    attention_forward(c->out, c->lse, c->qkv, c->qkv + D, 3 * D, c->qkv + 2 * D, 3 * D, slopes, m, NULL,
                       c->B, c->T, c->H, c->hd, &c->ws);
+}
+
+/* Attention extensions (ext_row_of): the tiled forward, which scores sinks and bands in
+ * separate key tiles and takes map B's scores where the rule says, against the naive
+ * oracle, element by element from the same rule; map B's q and k are random too (the
+ * kernel does not care what rotated them). Sinks more than a key tile (K = 150 > 128),
+ * windows whose band leaves the sinks behind mid-tile, bca, every convention. */
+TEST(tiled_equals_naive_with_extensions) {
+    struct {
+        lext_attn_ext e;
+        lext_attn m;
+        int64_t T;
+    } cases[] = {
+        {{LEXT_EXT_SINKS, 4, LEXT_SINK_CACHE, 0, 0, 0}, {LEXT_ATTN_WINDOW, 0, 37}, 303},
+        {{LEXT_EXT_SINKS, 4, LEXT_SINK_ABSOLUTE, 0, 0, 0}, {LEXT_ATTN_WINDOW, 0, 37}, 303},
+        {{LEXT_EXT_SINKS, 3, LEXT_SINK_CAPPED, 0, 0, 0}, {LEXT_ATTN_BCA, 40, 0}, 303},
+        {{LEXT_EXT_SINKS, 150, LEXT_SINK_CACHE, 0, 0, 0}, {LEXT_ATTN_WINDOW, 0, 100}, 400},
+        {{LEXT_EXT_SINKS, 1, LEXT_SINK_CACHE, 0, 0, 0}, {LEXT_ATTN_BCA, 40, 0}, 30}, /* T <= l: none */
+        {{LEXT_EXT_SELF_EXTEND, 0, 0, 4, 32, 0}, {LEXT_ATTN_CAUSAL, 0, 0}, 303},
+        {{LEXT_EXT_SELF_EXTEND, 0, 0, 3, 7, 0}, {LEXT_ATTN_WINDOW, 0, 130}, 303},
+        {{LEXT_EXT_REROPE, 0, 0, 0, 0, 50}, {LEXT_ATTN_CAUSAL, 0, 0}, 303},
+        {{LEXT_EXT_REROPE, 0, 0, 0, 0, 1}, {LEXT_ATTN_CAUSAL, 0, 0}, 65},
+    };
+    double worst = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        att_case c;
+        case_init(&c, 2, cases[k].T, 2, 16);
+        const int64_t D = c.H * c.hd, n = c.B * c.T;
+        float *qkb = malloc(sizeof(float) * (size_t)(n * 2 * D));
+        h_fill(qkb, (size_t)(n * 2 * D), 2.0);
+        CHECK(attn_scratch_add_ext(&c.ws, c.hd, c.H) == LEXT_OK, "scratch");
+        attn_ext_args x = {&cases[k].e, qkb, qkb + D};
+        /* map B's operands share map A's row stride (2D here, 3D for A: give A 2D too) */
+        float *qka = malloc(sizeof(float) * (size_t)(n * 2 * D));
+        for (int64_t r = 0; r < n; r++) memcpy(qka + r * 2 * D, c.qkv + r * 3 * D, sizeof(float) * (size_t)(2 * D));
+        attention_forward(c.out, c.lse, qka, qka + D, 2 * D, c.qkv + 2 * D, 3 * D, NULL, &cases[k].m, &x,
+                          c.B, c.T, c.H, c.hd, &c.ws);
+        attention_forward_naive(c.ref, c.ref_lse, qka, qka + D, 2 * D, c.qkv + 2 * D, 3 * D, NULL,
+                                &cases[k].m, &x, c.B, c.T, c.H, c.hd);
+        double e = h_rel_err(c.out, c.ref, (size_t)(n * D));
+        double el = h_rel_err(c.lse, c.ref_lse, (size_t)(c.B * c.H * c.T));
+        /* and the extension changed something (except where the rule says it cannot) */
+        attention_forward_naive(c.ref, c.ref_lse, qka, qka + D, 2 * D, c.qkv + 2 * D, 3 * D, NULL,
+                                &cases[k].m, NULL, c.B, c.T, c.H, c.hd);
+        const double moved = h_rel_err(c.out, c.ref, (size_t)(n * D));
+        worst = fmax(worst, fmax(e, el));
+        CHECK(e <= 1e-5 && el <= 1e-5, "%s %s T=%lld: out %.2e lse %.2e",
+              lext_attn_ext_name(cases[k].e.kind), lext_attn_name(cases[k].m.mode),
+              (long long)cases[k].T, e, el);
+        const bool inert = cases[k].T <= cases[k].m.block && cases[k].m.mode == LEXT_ATTN_BCA;
+        CHECK(inert ? moved <= 1e-5 : moved > 1e-3, "%s %s T=%lld: moved the output by %.2e",
+              lext_attn_ext_name(cases[k].e.kind), lext_attn_name(cases[k].m.mode),
+              (long long)cases[k].T, moved);
+        free(qkb);
+        free(qka);
+        case_free(&c);
+    }
+    printf("  tiled vs naive under attention extensions: worst %.2e\n", worst);
 }
 
 TEST(tiled_equals_naive) {
@@ -97,7 +155,7 @@ TEST(tiled_equals_naive) {
                 int64_t D = c.H * c.hd;
                 run_tiled(&c, &m, al ? slopes : NULL);
                 attention_forward_naive(c.ref, c.ref_lse, c.qkv, c.qkv + D, 3 * D, c.qkv + 2 * D,
-                                        3 * D, al ? slopes : NULL, &m, c.B, c.T, c.H, c.hd);
+                                        3 * D, al ? slopes : NULL, &m, NULL, c.B, c.T, c.H, c.hd);
                 size_t n = (size_t)(c.B * c.T * D);
                 double e = h_rel_err(c.out, c.ref, n);
                 double el = h_rel_err(c.lse, c.ref_lse, (size_t)(c.B * c.H * c.T));
@@ -120,7 +178,7 @@ TEST(tiled_equals_naive) {
             int64_t D = c.H * c.hd;
             run_tiled(&c, &m, NULL);
             attention_forward_naive(c.ref, c.ref_lse, c.qkv, c.qkv + D, 3 * D, c.qkv + 2 * D,
-                                    3 * D, NULL, &m, c.B, c.T, c.H, c.hd);
+                                    3 * D, NULL, &m, NULL, c.B, c.T, c.H, c.hd);
             double e = h_rel_err(c.out, c.ref, (size_t)(c.B * c.T * D));
             double el = h_rel_err(c.lse, c.ref_lse, (size_t)(c.B * c.H * c.T));
             worst = fmax(worst, fmax(e, el));

@@ -245,7 +245,7 @@ static struct {
 } at;
 static double at_loss(void *arg) {
     attention_forward(at.out, at.lse, at.qkv, at.qkv + AT_D, 3 * AT_D, at.qkv + 2 * AT_D, 3 * AT_D,
-                      at.slopes, &at.mask, AT_B, AT_T, AT_H, AT_HD, &at.ws);
+                      at.slopes, &at.mask, NULL, AT_B, AT_T, AT_H, AT_HD, &at.ws);
     return dot(at.r, at.out, AT_B * AT_T * AT_D);
 }
 TEST(grad_attention) {
