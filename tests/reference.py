@@ -76,7 +76,7 @@ def _yarn_inv_freq(hd, base, s, L, beta_fast, beta_slow):
     return interpolation * (1 - extrapolation_mask) + extrapolation * extrapolation_mask
 
 
-def rotary_factors(T, hd, base, xpos, gamma, scale_base, scaling=None, train_len=None):
+def rotary_factors(T, hd, base, xpos, gamma, scale_base, scaling=None, train_len=None, positions=None):
     """cos, sin of t*theta_j and the query / key scales, each (T, hd/2), float64.
     theta_j = base^(-2j/hd). XPOS: zeta_j = (2j + gamma*hd) / ((1+gamma)*hd), query scale
     zeta_j^((t-c)/B), key scale zeta_j^(-(t-c)/B), c = ceil(T/2). RoPE: scales 1.
@@ -87,35 +87,34 @@ def rotary_factors(T, hd, base, xpos, gamma, scale_base, scaling=None, train_len
       dynamic-ntk: row t gets ntk with s_t = max(1, f (t+1)/L - (f-1)) (HF's rule at the
                    step when t was the newest token; f = factor, 1 when 0);
       yarn: NTK-by-parts frequencies and cos, sin times 0.1 ln s + 1.
-    xpos_decay_scaled: B -> s B."""
+    xpos_decay_scaled: B -> s B.
+    positions: the positions to rotate to (any shape; default arange(T)); the results then
+    have that shape plus (hd/2), with T still the sequence length (auto factor, centre)."""
     P = hd // 2
     j = torch.arange(P, dtype=torch.float64)
-    t = torch.arange(T, dtype=torch.float64)
+    t = torch.arange(T, dtype=torch.float64) if positions is None else torch.as_tensor(positions, dtype=torch.float64)
     kind = scaling["kind"] if scaling else "none"
     L = train_len
     theta = torch.pow(torch.tensor(float(base), dtype=torch.float64), -2.0 * j / hd)
     mscale, s = 1.0, 1.0
     if kind == "none":
-        ang = t[:, None] * theta[None, :]
+        ang = t[..., None] * theta
     elif kind == "linear":
         s = rope_scaling_factor(scaling, T, L)
-        ang = (t / s)[:, None] * theta[None, :]
+        ang = (t / s)[..., None] * theta
     elif kind == "ntk":
         s = rope_scaling_factor(scaling, T, L)
         b2 = base * s ** (hd / (hd - 2))
-        ang = t[:, None] * torch.pow(torch.tensor(b2, dtype=torch.float64), -2.0 * j / hd)[None, :]
+        ang = t[..., None] * torch.pow(torch.tensor(b2, dtype=torch.float64), -2.0 * j / hd)
     elif kind == "dynamic-ntk":
         f = float(scaling.get("factor", 0.0)) or 1.0
-        rows = []
-        for ti in range(T):
-            st = max(1.0, f * (ti + 1) / L - (f - 1))
-            bt = base * st ** (hd / (hd - 2))
-            rows.append(ti * torch.pow(torch.tensor(bt, dtype=torch.float64), -2.0 * j / hd))
-        ang = torch.stack(rows)
+        st = torch.clamp(f * (t + 1) / L - (f - 1), min=1.0)  # each position's own factor
+        bt = base * st ** (hd / (hd - 2))
+        ang = t[..., None] * torch.pow(bt[..., None], -2.0 * j / hd)
     elif kind == "yarn":
         s = rope_scaling_factor(scaling, T, L)
         inv = _yarn_inv_freq(hd, base, s, L, scaling.get("beta_fast", 32.0), scaling.get("beta_slow", 1.0))
-        ang = t[:, None] * inv[None, :]
+        ang = t[..., None] * inv
         if s > 1:
             mscale = 0.1 * math.log(s) + 1.0
     else:
@@ -126,11 +125,57 @@ def rotary_factors(T, hd, base, xpos, gamma, scale_base, scaling=None, train_len
         zeta = (2.0 * j + gamma * hd) / ((1.0 + gamma) * hd)
         c = math.ceil(T / 2)
         p = (t - c) / B
-        qs = torch.pow(zeta[None, :], p[:, None])
-        ks = torch.pow(zeta[None, :], -p[:, None])
+        qs = torch.pow(zeta, p[..., None])
+        ks = torch.pow(zeta, -p[..., None])
     else:
-        qs = ks = torch.ones(T, P, dtype=torch.float64)
+        qs = ks = torch.ones(t.shape + (P,), dtype=torch.float64)
     return cos, sin, qs, ks
+
+
+def ext_positions(T, ext, mode, block, window):
+    """The attention extension's (lext.h "Attention extensions") allowed keys and the
+    positions each (query i, key j) pair is scored at, from each method's own definition:
+    (allowed (T, T) bool, Pq (T, T), Pk (T, T)); Pq[i, j] - Pk[i, j] is the distance used.
+      sinks: the first K keys visible to every query besides the mask (window or bca);
+        absolute: true positions;  cache (StreamingLLM): each query's visible keys in order
+        form its cache, positions are indices in it;  capped (LM-Infinite): a sink outside
+        the mask's reach sits at distance C (the window, or bca's block).
+      self-extend (LongLM): i - j < W exact; else q at i // G + W - W // G, k at j // G.
+      rerope: i - j < W exact; else distance W."""
+    allowed = attention_mask(T, mode, block, window)
+    i = torch.arange(T)[:, None].expand(T, T)
+    j = torch.arange(T)[None, :].expand(T, T)
+    Pq, Pk = i.clone(), j.clone()
+    kind = ext["kind"]
+    if kind == "sinks":
+        K = ext["sinks"]
+        band = allowed.clone()
+        allowed = allowed | ((j < K) & (j <= i))
+        extra = allowed & ~band  # the sinks the mask alone would not show
+        if ext["sink_pos"] == "cache":
+            for qi in range(T):
+                vis = torch.nonzero(allowed[qi]).flatten().tolist()
+                for rank, kj in enumerate(vis):
+                    Pq[qi, kj], Pk[qi, kj] = len(vis) - 1, rank
+        elif ext["sink_pos"] == "capped":
+            C = window if mode == "window" else block
+            Pq = torch.where(extra, torch.full_like(Pq, C), Pq)
+            Pk = torch.where(extra, torch.zeros_like(Pk), Pk)
+        elif ext["sink_pos"] != "absolute":
+            raise ValueError(ext["sink_pos"])
+    elif kind == "self-extend":
+        G, W = ext["group"], ext["neighbors"]
+        far = (i - j) >= W
+        Pq = torch.where(far, i // G + W - W // G, Pq)
+        Pk = torch.where(far, j // G, Pk)
+    elif kind == "rerope":
+        W = ext["clip"]
+        far = (i - j) >= W
+        Pq = torch.where(far, torch.full_like(Pq, W), Pq)
+        Pk = torch.where(far, torch.zeros_like(Pk), Pk)
+    else:
+        raise ValueError(kind)
+    return allowed, Pq, Pk
 
 
 def apply_rotary(x, cos, sin, scale):
@@ -229,13 +274,35 @@ class Attention(nn.Module):
         self.qkv = Linear(D, 3 * D)
         self.out = Linear(D, D)
         self.scaling = None  # context extension (rotary_factors), set by set_rope_scaling
+        self.ext = None  # attention extension (ext_positions), set by set_attn_ext
 
-    def forward(self, x, allowed):
+    def pair_scores(self, q, k, Pq, Pk):
+        """scores (B, H, T, T) with query i rotated (and XPOS-scaled) to Pq[i, j] and key j
+        to Pk[i, j]: every pair at its own positions."""
+        cfg, hd = self.cfg, self.hd
+        T = q.shape[2]
+        args = (T, hd, cfg["rope_base"], cfg["pos"] == "xpos", cfg["xpos_gamma"], cfg["xpos_scale_base"],
+                self.scaling, cfg["train_len"])
+        cq, sq, qs, _ = rotary_factors(*args, positions=Pq)  # (T, T, P)
+        ck, sk, _, ks = rotary_factors(*args, positions=Pk)
+        q0, q1 = q[..., 0::2][:, :, :, None, :], q[..., 1::2][:, :, :, None, :]
+        k0, k1 = k[..., 0::2][:, :, None, :, :], k[..., 1::2][:, :, None, :, :]
+        rq0, rq1 = qs * (q0 * cq - q1 * sq), qs * (q1 * cq + q0 * sq)
+        rk0, rk1 = ks * (k0 * ck - k1 * sk), ks * (k1 * ck + k0 * sk)
+        return (rq0 * rk0 + rq1 * rk1).sum(-1) / math.sqrt(hd)
+
+    def forward(self, x, allowed, ext_pos=None):
         cfg, H, hd = self.cfg, self.H, self.hd
         B, T, D = x.shape
         q, k, v = self.qkv(x).split(D, dim=-1)
         q, k, v = (u.view(B, T, H, hd).transpose(1, 2) for u in (q, k, v))  # (B, H, T, hd)
         pos = cfg["pos"]
+        if ext_pos is not None and pos in ("rope", "xpos"):
+            Pq, Pk = ext_pos
+            scores = self.pair_scores(q, k, Pq, Pk)
+            scores = scores.masked_fill(~allowed, float("-inf"))
+            att = torch.softmax(scores, dim=-1) @ v
+            return self.out(att.transpose(1, 2).reshape(B, T, D))
         if pos in ("rope", "xpos"):
             cos, sin, qs, ks = rotary_factors(
                 T, hd, cfg["rope_base"], pos == "xpos", cfg["xpos_gamma"], cfg["xpos_scale_base"],
@@ -274,8 +341,8 @@ class Block(nn.Module):
         self.mlp_norm = nn.LayerNorm(D, eps=eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, allowed):
-        x = x + self.attn(self.attn_norm(x), allowed)
+    def forward(self, x, allowed, ext_pos=None):
+        x = x + self.attn(self.attn_norm(x), allowed, ext_pos)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -308,6 +375,10 @@ class LextReference(nn.Module):
         for layer in self.layers:
             layer.attn.scaling = dict(scaling) if scaling else None
 
+    def set_attn_ext(self, ext):
+        """ext: None or a dict (ext_positions) applied from now on."""
+        self.ext = dict(ext) if ext else None
+
     def forward(self, tokens, mode="causal", block=None, window=None):
         """tokens (B, T) int64 -> logits (B, T, V)."""
         cfg = self.cfg
@@ -321,9 +392,16 @@ class LextReference(nn.Module):
             if T > cfg["train_len"]:
                 raise ValueError(f"learned positions cover {cfg['train_len']} positions, not {T}")
             x = x + self.pos_embed.weight[:T][None]
-        allowed = attention_mask(T, mode, block, window)
+        ext_pos = None
+        if getattr(self, "ext", None):
+            allowed, Pq, Pk = ext_positions(T, self.ext, mode, block, window)
+            # absolute sinks change the mask only (any scheme); the others the positions too
+            if not (self.ext["kind"] == "sinks" and self.ext["sink_pos"] == "absolute"):
+                ext_pos = (Pq, Pk)
+        else:
+            allowed = attention_mask(T, mode, block, window)
         for layer in self.layers:
-            x = layer(x, allowed)
+            x = layer(x, allowed, ext_pos)
         W = self.embed.weight if cfg["tied"] else self.lm_head.weight
         return matmul_t(self.norm(x), W, self.precision)
 

@@ -236,6 +236,74 @@ def run_scaling_case(label, cfg, sc, mode, seed, tmp):
     return e, eg
 
 
+# Attention extensions (lext.h "Attention extensions"; reference.ext_positions): logits at
+# 1x, 2x and 4x the training length 16, each method on its own and in combinations that
+# make sense; inference only, so a gradient run must be refused.
+EXT_CASES = [
+    ("rope sinks cache window", config("rope"), {"kind": "sinks", "sinks": 2, "sink_pos": "cache"}, "window", 6, None),
+    ("xpos sinks cache bca", config("xpos", xpos_scale_base=8.0), {"kind": "sinks", "sinks": 3, "sink_pos": "cache"}, "bca", 8, None),
+    ("rope sinks capped (lambda)", config("rope"), {"kind": "sinks", "sinks": 2, "sink_pos": "capped"}, "window", 6, None),
+    ("xpos sinks capped bca", config("xpos", xpos_scale_base=8.0), {"kind": "sinks", "sinks": 4, "sink_pos": "capped"}, "bca", 8, None),
+    ("rope sinks absolute", config("rope"), {"kind": "sinks", "sinks": 2, "sink_pos": "absolute"}, "window", 5, None),
+    ("alibi sinks absolute", config("alibi", n_head=4), {"kind": "sinks", "sinks": 2, "sink_pos": "absolute"}, "window", 6, None),
+    ("rope self-extend", config("rope"), {"kind": "self-extend", "group": 4, "neighbors": 6}, "causal", None, None),
+    ("xpos self-extend", config("xpos", xpos_scale_base=8.0), {"kind": "self-extend", "group": 3, "neighbors": 5}, "causal", None, None),
+    ("rope rerope", config("rope"), {"kind": "rerope", "clip": 6}, "causal", None, None),
+    ("xpos rerope", config("xpos", xpos_scale_base=8.0), {"kind": "rerope", "clip": 4}, "causal", None, None),
+    ("xpos sinks cache + ntk", config("xpos", xpos_scale_base=8.0), {"kind": "sinks", "sinks": 2, "sink_pos": "cache"}, "window", 6,
+     {"kind": "ntk", "factor": 2.0}),
+    ("rope self-extend + dynamic-ntk", config("rope"), {"kind": "self-extend", "group": 2, "neighbors": 4}, "causal", None,
+     {"kind": "dynamic-ntk", "factor": 2.0}),
+]
+EXT_LENGTHS = (16, 32, 64)
+
+
+def ext_args(e):
+    if e["kind"] == "sinks":
+        return ["--sinks", str(e["sinks"]), "--sink-pos", e["sink_pos"]]
+    if e["kind"] == "self-extend":
+        return ["--se-group", str(e["group"]), "--se-neighbors", str(e["neighbors"])]
+    return ["--rerope", str(e["clip"])]
+
+
+def run_ext_case(label, cfg, e, mode, size, sc, seed, tmp):
+    """Returns the worst logits/loss error over EXT_LENGTHS."""
+    model = random_model(cfg, seed)
+    ckpt = os.path.join(tmp, "model.safetensors")
+    save_model(model, cfg, ckpt)
+    model, _, _ = load_reference(ckpt, cfg)
+    kw = {"block": size} if mode == "bca" else {"window": size} if mode == "window" else {}
+    extra = ["--attn", mode] + (["--block", str(size)] if mode == "bca" else
+                                ["--window", str(size)] if mode == "window" else [])
+    if sc:
+        extra += scaling_args(sc)
+        model.set_rope_scaling(sc)
+    batch, logits_path = os.path.join(tmp, "batch.bin"), os.path.join(tmp, "logits.bin")
+    worst = 0.0
+    for T in EXT_LENGTHS:
+        toks, targs = make_batch(cfg, 2, T, seed + T)
+        write_batch(batch, toks, targs)
+        with torch.no_grad():
+            model.set_attn_ext(None)
+            plain = model(toks, mode, **kw)
+            model.set_attn_ext(e)
+            lg = model(toks, mode, **kw)
+            lo = ref.loss_fn(lg, targs)
+        a = run_tool(["--ckpt", ckpt, "--batch", batch, "--logits", logits_path] + extra + ext_args(e))
+        err = max(rel_err(read_logits(logits_path, 2, T, cfg["vocab_size"]), lg), scalar_err(a["loss"], lo.item()))
+        record(err <= TOL, f"{label}: logits and loss at T={T}", f"rel err {err:.3g}")
+        worst = max(worst, err)
+        if T == EXT_LENGTHS[-1]:  # past the mask's reach the method must change something
+            moved = rel_err(lg, plain)
+            record(moved > 1e-3, f"{label}: the extension changes the logits at T={T}", f"only {moved:.3g}")
+    # inference only: a gradient run is refused with a message that says so
+    p = subprocess.run([TOOL, "--ckpt", ckpt, "--batch", batch, "--grads", os.path.join(tmp, "g.safetensors")]
+                       + extra + ext_args(e), capture_output=True, text=True, env=TOOL_ENV)
+    record(p.returncode == 1 and "inference-only" in p.stderr, f"{label}: backward refused",
+           f"exit {p.returncode}: {p.stderr.strip()}")
+    return worst
+
+
 def random_model(cfg, seed):
     """A float64 reference model with float32-representable random weights: matrices and
     embeddings N(0, 0.35^2), biases N(0, 0.2^2), LayerNorm gains 1 + N(0, 0.2^2)."""
@@ -645,6 +713,15 @@ def main():
                 print(f"  {label:<34} {mode:<7} logits {e:.1e}  grads {eg:.1e}", flush=True)
             except Exception as ex:  # noqa: BLE001
                 record(False, f"{label}: the scaling case raised", f"{type(ex).__name__}: {ex}")
+    print(f"attention extensions at T={', '.join(map(str, EXT_LENGTHS))} (train_len 16): worst "
+          f"max|lext - ref| / max|ref| of logits and loss", flush=True)
+    for i, (label, cfg, e, mode, size, sc) in enumerate(EXT_CASES):
+        with tempfile.TemporaryDirectory(prefix="lext-parity-") as tmp:
+            try:
+                w = run_ext_case(label, cfg, e, mode, size, sc, 11000 + 17 * i, tmp)
+                print(f"  {label:<34} {mode:<7} {w:.1e}", flush=True)
+            except Exception as ex:  # noqa: BLE001
+                record(False, f"{label}: the extension case raised", f"{type(ex).__name__}: {ex}")
     print(f"bf16 matrix products (--precision bf16) against the reference's bf16 products "
           f"(tol {TOL_BF16:g}; {TOL_BF16_EXACT:g} where no rounding flipped); "
           f"last columns: lext bf16 against the fp32 reference", flush=True)

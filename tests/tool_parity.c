@@ -19,6 +19,8 @@
  *   --rope-scaling K  context extension (none, linear, ntk, dynamic-ntk, yarn) with
  *                     --rope-factor S (0: auto), --yarn-beta-fast X, --yarn-beta-slow X and
  *                     --xpos-decay-scaled 0|1 (lext_model_set_rope_scaling)
+ *   --sinks K --sink-pos cache|absolute|capped, --se-group G --se-neighbors W, --rerope W
+ *                     an attention extension (lext_model_set_attn_ext; inference only)
  *
  * A gradient (--grads) or training (--steps) run uses a training workspace; a logits-only
  * run uses an inference workspace (the path `lext eval` takes).
@@ -86,9 +88,11 @@ int main(int argc, char **argv) {
                *out_path = NULL, *attn_name = "causal", *precision = "fp32";
     long long block = -1, window = -1, steps = 0, warmup = -1, total = -1;
     double lr = -1, min_lr_ratio = -1, wd = -1, clip = -1;
-    const char *scaling_name = "none";
+    const char *scaling_name = "none", *sink_pos = "cache";
     lext_rope_scaling rs;
     lext_rope_scaling_default(&rs);
+    lext_attn_ext ext;
+    lext_attn_ext_default(&ext);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc) die_usage("every option takes a value");
@@ -105,6 +109,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--yarn-beta-fast")) rs.beta_fast = num_arg(a, v);
         else if (!strcmp(a, "--yarn-beta-slow")) rs.beta_slow = num_arg(a, v);
         else if (!strcmp(a, "--xpos-decay-scaled")) rs.xpos_decay_scaled = num_arg(a, v) != 0;
+        else if (!strcmp(a, "--sinks")) ext.kind = LEXT_EXT_SINKS, ext.sinks = (int64_t)num_arg(a, v);
+        else if (!strcmp(a, "--sink-pos")) sink_pos = v;
+        else if (!strcmp(a, "--se-group")) ext.kind = LEXT_EXT_SELF_EXTEND, ext.group = (int64_t)num_arg(a, v);
+        else if (!strcmp(a, "--se-neighbors")) ext.neighbors = (int64_t)num_arg(a, v);
+        else if (!strcmp(a, "--rerope")) ext.kind = LEXT_EXT_REROPE, ext.clip = (int64_t)num_arg(a, v);
         else if (!strcmp(a, "--block")) block = (long long)num_arg(a, v);
         else if (!strcmp(a, "--window")) window = (long long)num_arg(a, v);
         else if (!strcmp(a, "--steps")) steps = (long long)num_arg(a, v);
@@ -127,6 +136,8 @@ int main(int argc, char **argv) {
     const lext_config *c = lext_model_config(m);
     check(lext_rope_scaling_parse(scaling_name, &rs.kind), "lext_rope_scaling_parse");
     check(lext_model_set_rope_scaling(m, &rs), "lext_model_set_rope_scaling");
+    check(lext_sink_pos_parse(sink_pos, &ext.sink_pos), "lext_sink_pos_parse");
+    check(lext_model_set_attn_ext(m, &ext), "lext_model_set_attn_ext");
 
     /* batch */
     FILE *f = fopen(batch, "rb");
