@@ -164,6 +164,100 @@ TEST(decoder_equals_full_forward_under_rope_scaling) {
     }
 }
 
+/* Attention extensions: the decoder's sinks live outside the ring (kept after it wraps),
+ * its map-B keys in their own cache; logits equal the full forward's under the same rule
+ * (bca decodes as the window of its block, and so does compare's forward). 200 tokens over a
+ * window of 5 wrap the ring many times. */
+TEST(decoder_equals_full_forward_under_attention_extensions) {
+    const struct {
+        lext_pos_kind pos;
+        lext_attn_ext e;
+        lext_attn m;
+        int64_t T;
+    } cases[] = {
+        {LEXT_POS_ROPE, {LEXT_EXT_SINKS, 3, LEXT_SINK_CACHE, 0, 0, 0}, {LEXT_ATTN_WINDOW, 0, 5}, 200},
+        {LEXT_POS_XPOS, {LEXT_EXT_SINKS, 3, LEXT_SINK_CACHE, 0, 0, 0}, {LEXT_ATTN_WINDOW, 0, 5}, 200},
+        {LEXT_POS_XPOS, {LEXT_EXT_SINKS, 2, LEXT_SINK_CAPPED, 0, 0, 0}, {LEXT_ATTN_BCA, 8, 0}, 60},
+        {LEXT_POS_ROPE, {LEXT_EXT_SINKS, 4, LEXT_SINK_ABSOLUTE, 0, 0, 0}, {LEXT_ATTN_WINDOW, 0, 6}, 60},
+        {LEXT_POS_ALIBI, {LEXT_EXT_SINKS, 2, LEXT_SINK_ABSOLUTE, 0, 0, 0}, {LEXT_ATTN_WINDOW, 0, 6}, 60},
+        {LEXT_POS_NONE, {LEXT_EXT_SINKS, 2, LEXT_SINK_ABSOLUTE, 0, 0, 0}, {LEXT_ATTN_WINDOW, 0, 6}, 60},
+        {LEXT_POS_ROPE, {LEXT_EXT_SELF_EXTEND, 0, 0, 4, 6, 0}, {LEXT_ATTN_CAUSAL, 0, 0}, 60},
+        {LEXT_POS_XPOS, {LEXT_EXT_SELF_EXTEND, 0, 0, 3, 5, 0}, {LEXT_ATTN_CAUSAL, 0, 0}, 60},
+        {LEXT_POS_XPOS, {LEXT_EXT_SELF_EXTEND, 0, 0, 2, 4, 0}, {LEXT_ATTN_WINDOW, 0, 12}, 60},
+        {LEXT_POS_ROPE, {LEXT_EXT_REROPE, 0, 0, 0, 0, 6}, {LEXT_ATTN_CAUSAL, 0, 0}, 60},
+        {LEXT_POS_XPOS, {LEXT_EXT_REROPE, 0, 0, 0, 0, 4}, {LEXT_ATTN_CAUSAL, 0, 0}, 60},
+    };
+    double worst = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        lext_model *m = tiny(cases[k].pos, 16, 8.0);
+        CHECK(m != NULL, "model");
+        CHECK(lext_model_set_attn_ext(m, &cases[k].e) == LEXT_OK, "set: %s", lext_last_error());
+        for (int64_t chunk = 1; chunk <= 9; chunk += 8) {
+            double e = compare(m, &cases[k].m, cases[k].T, chunk,
+                               cases[k].m.mode == LEXT_ATTN_CAUSAL ? cases[k].T : 0);
+            worst = fmax(worst, e);
+            CHECK(e <= 1e-4, "%s %s%s%s %s chunk %lld: %.2e", lext_pos_name(cases[k].pos),
+                  lext_attn_ext_name(cases[k].e.kind), cases[k].e.kind == LEXT_EXT_SINKS ? " " : "",
+                  cases[k].e.kind == LEXT_EXT_SINKS ? lext_sink_pos_name(cases[k].e.sink_pos) : "",
+                  lext_attn_name(cases[k].m.mode), (long long)chunk, e);
+        }
+        lext_model_free(m);
+    }
+    printf("  decoded vs full forward under every attention extension: worst %.2e\n", worst);
+}
+
+TEST(attn_ext_bad_input) {
+    lext_model *rope = tiny(LEXT_POS_ROPE, 16, 512.0), *alibi = tiny(LEXT_POS_ALIBI, 16, 512.0);
+    CHECK(rope && alibi, "models");
+    lext_attn_ext e;
+    lext_attn_ext_default(&e);
+    e.kind = LEXT_EXT_SINKS;
+    CHECK(lext_model_set_attn_ext(rope, &e) == LEXT_ERR_ARG && strstr(lext_last_error(), ">= 1"),
+          "0 sinks: %s", lext_last_error());
+    e.sinks = 4;
+    CHECK(lext_model_set_attn_ext(alibi, &e) == LEXT_ERR_ARG && strstr(lext_last_error(), "alibi"),
+          "cache sinks on alibi: %s", lext_last_error());
+    e.sink_pos = LEXT_SINK_ABSOLUTE;
+    CHECK(lext_model_set_attn_ext(alibi, &e) == LEXT_OK, "absolute sinks on alibi: %s", lext_last_error());
+    /* sinks with causal attention: refused by the forward and by the decoder */
+    lext_ctx *ctx = NULL;
+    CHECK(lext_ctx_create(alibi, 1, 32, false, &ctx) == LEXT_OK, "ctx");
+    int32_t tok[32] = {0};
+    lext_attn causal = {LEXT_ATTN_CAUSAL, 0, 0}, w = {LEXT_ATTN_WINDOW, 0, 4};
+    CHECK(lext_forward(alibi, ctx, tok, NULL, 1, 32, &causal, NULL) == LEXT_ERR_ARG &&
+              strstr(lext_last_error(), "window or bca"),
+          "sinks with causal: %s", lext_last_error());
+    lext_decoder *d = NULL;
+    CHECK(lext_decoder_create(alibi, &causal, 32, 4, &d) == LEXT_ERR_ARG, "decoder: sinks with causal");
+    CHECK(lext_forward(alibi, ctx, tok, NULL, 1, 32, &w, NULL) == LEXT_OK, "sinks with window");
+    lext_ctx_free(ctx);
+    /* a map-B extension set after the workspace was made: named, not a crash */
+    CHECK(lext_ctx_create(rope, 1, 32, true, &ctx) == LEXT_OK, "ctx");
+    e = (lext_attn_ext){LEXT_EXT_REROPE, 0, LEXT_SINK_CACHE, 0, 0, 8};
+    CHECK(lext_model_set_attn_ext(rope, &e) == LEXT_OK, "rerope");
+    CHECK(lext_forward(rope, ctx, tok, tok, 1, 32, &causal, NULL) == LEXT_ERR_ARG &&
+              strstr(lext_last_error(), "after this workspace"),
+          "extension set after the workspace: %s", lext_last_error());
+    lext_ctx_free(ctx);
+    /* inference-only: the backward of a forward with an extension is refused */
+    CHECK(lext_ctx_create(rope, 1, 32, true, &ctx) == LEXT_OK, "ctx");
+    float loss;
+    CHECK(lext_forward(rope, ctx, tok, tok, 1, 32, &causal, &loss) == LEXT_OK, "forward: %s", lext_last_error());
+    CHECK(lext_backward(rope, ctx) == LEXT_ERR_ARG && strstr(lext_last_error(), "inference-only"),
+          "backward: %s", lext_last_error());
+    lext_ctx_free(ctx);
+    e = (lext_attn_ext){LEXT_EXT_SELF_EXTEND, 0, LEXT_SINK_CACHE, 0, 4, 0};
+    CHECK(lext_model_set_attn_ext(rope, &e) == LEXT_ERR_ARG && strstr(lext_last_error(), "G >= 1"),
+          "self-extend G 0: %s", lext_last_error());
+    e = (lext_attn_ext){LEXT_EXT_REROPE, 0, LEXT_SINK_CACHE, 0, 0, 0};
+    CHECK(lext_model_set_attn_ext(rope, &e) == LEXT_ERR_ARG, "rerope W 0");
+    lext_sink_pos sp;
+    CHECK(lext_sink_pos_parse("front", &sp) == LEXT_ERR_ARG && strstr(lext_last_error(), "'front'"),
+          "unknown sink position: %s", lext_last_error());
+    lext_model_free(rope);
+    lext_model_free(alibi);
+}
+
 TEST(rope_scaling_bad_input) {
     lext_model *rope = tiny(LEXT_POS_ROPE, 16, 512.0), *alibi = tiny(LEXT_POS_ALIBI, 16, 512.0);
     CHECK(rope && alibi, "models");
