@@ -183,7 +183,7 @@ static cJSON *used_names(const lext_dataset *d, int64_t N) {
 }
 
 static cJSON *report_json(const char *model_path, const lext_config *c,
-                          const lext_rope_scaling *rs, const char *data_path,
+                          const lext_rope_scaling *rs, const lext_attn_ext *ext, const char *data_path,
                           const lext_dataset *data, const lext_eval_summary *sum, int64_t N,
                           const int64_t *lengths, size_t nl, const lext_attn *modes, size_t nm,
                           const lext_eval_cell *cells, const double *doc_loss,
@@ -194,6 +194,7 @@ static cJSON *report_json(const char *model_path, const lext_config *c,
     cJSON_AddStringToObject(root, "model", model_path);
     cJSON_AddItemToObject(root, "config", config_json(c));
     cJSON_AddItemToObject(root, "rope_scaling", cli_scaling_json(rs));
+    cJSON_AddItemToObject(root, "attn_ext", cli_ext_json(ext));
     cJSON_AddStringToObject(root, "data", data_path);
     cJSON *docs = cJSON_AddObjectToObject(root, "documents");
     cJSON_AddNumberToObject(docs, "total", (double)data->n_docs);
@@ -280,6 +281,8 @@ int cmd_eval(int argc, char **argv) {
     int64_t block = 0, window = 0, threads = 0, batch_tokens = 0;
     cli_scaling scl;
     cli_scaling_init(&scl);
+    cli_ext xo;
+    cli_ext_init(&xo);
     cli_opt opts[] = {
         {"--model", OPT_STR, &model_path, 0, 0, "checkpoint to evaluate", 0},
         {"--data", OPT_STR, &data_path, 0, 0, "text: a file, or a directory of documents", 0},
@@ -292,6 +295,7 @@ int cmd_eval(int argc, char **argv) {
         {"--batch-tokens", OPT_INT, &batch_tokens, 1, 1 << 28,
          "tokens per forward pass [16384, at most the data, at least the largest length]", 0},
         CLI_SCALING_OPTS(&scl),
+        CLI_EXT_OPTS(&xo),
     };
     const size_t n = sizeof opts / sizeof *opts;
     int rc = cli_parse(cmd, "--model FILE --data PATH [options]", argc, argv, opts, n, NULL, 0, NULL);
@@ -310,9 +314,12 @@ int cmd_eval(int argc, char **argv) {
         for (size_t j = 0; j < i; j++)
             if (lengths[i] == lengths[j])
                 return cli_error(cmd, "--lengths: %lld is given twice", (long long)lengths[i]);
+    bool window_given = cli_find(opts, n, "--window")->given;
+    lext_attn_ext ext;
+    if (cli_ext_parse(cmd, &xo, opts, n, &attn_s, &window_given, &window, &ext)) return 1;
     cli_masks mk;
-    if (cli_masks_parse(cmd, attn_s, cli_find(opts, n, "--block")->given, block,
-                        cli_find(opts, n, "--window")->given, window, &mk))
+    if (cli_masks_parse(cmd, attn_s, cli_find(opts, n, "--block")->given, block, window_given,
+                        window, &mk))
         return 1;
     lext_rope_scaling rs;
     if (cli_scaling_parse(cmd, &scl, opts, n, &rs)) return 1;
@@ -321,7 +328,8 @@ int cmd_eval(int argc, char **argv) {
     if (lext_checkpoint_load(model_path, &m, NULL, NULL)) return cli_lib_error(cmd, "--model");
     const lext_config *c = lext_model_config(m);
     lext_attn modes[LEXT_ATTN_COUNT];
-    if (cli_scaling_apply(cmd, m, &rs) || cli_masks_build(cmd, &mk, c->train_len, modes)) {
+    if (cli_scaling_apply(cmd, m, &rs) || cli_ext_apply(cmd, m, &ext) ||
+        cli_masks_build(cmd, &mk, c->train_len, modes)) {
         lext_model_free(m);
         return 1;
     }
@@ -343,6 +351,10 @@ int cmd_eval(int argc, char **argv) {
     if (rs.kind != LEXT_ROPE_SCALING_NONE) {
         cli_scaling_describe(&rs, line, sizeof line);
         printf("rope scaling: %s\n", line);
+    }
+    if (ext.kind != LEXT_EXT_NONE) {
+        cli_ext_describe(&ext, line, sizeof line);
+        printf("attention extension: %s\n", line);
     }
     fflush(stdout);
 
@@ -391,7 +403,7 @@ int cmd_eval(int argc, char **argv) {
         else fmt_duration(el, sizeof el, total_s);
         printf("evaluated in %s with %d threads\n", el, lext_get_threads());
         if (json_path) {
-            cJSON *root = report_json(model_path, c, &rs, data_path, &data, &sum, N, lengths, nl, modes,
+            cJSON *root = report_json(model_path, c, &rs, &ext, data_path, &data, &sum, N, lengths, nl, modes,
                                       nm, cells, doc_loss, seconds, total_s, batch_tokens);
             char *text = root ? cJSON_Print(root) : NULL;
             if (!text) rc = cli_error(cmd, "out of memory while building the JSON report");

@@ -42,9 +42,34 @@ static const char *cmd = "experiment";
 #define MAX_SWEEP 8
 /* context extension of the rotary models (--rope-scaling, auto factor): evaluated with
  * causal attention at the table's lengths, evaluation only */
-#define N_EXT 4
-static const char *const ext_methods[N_EXT] = {"linear", "ntk", "dynamic-ntk", "yarn"};
-static const char *const ext_names[N_EXT] = {"linear (PI)", "ntk", "dynamic-ntk", "yarn"};
+#define N_EXT 8
+/* Each method: its id (file names), its eval options (%L: the training length, %H: half of
+ * it), the one mask it runs with, and its row label. Self-Extend's G = 32 with W = l/2
+ * reaches (l - W) G + W = 16.5 l, past the table's 16x; ReRoPE clips at l/2 as its author
+ * does; the sinks keep 4 positions beside a window of l (StreamingLLM's setting). */
+typedef struct {
+    const char *id, *opt, *val, *mode, *label;
+} ext_method;
+static const ext_method ext_methods[N_EXT] = {
+    {"linear", "--rope-scaling", "linear", "causal", "linear (PI)"},
+    {"ntk", "--rope-scaling", "ntk", "causal", "ntk"},
+    {"dynamic-ntk", "--rope-scaling", "dynamic-ntk", "causal", "dynamic-ntk"},
+    {"yarn", "--rope-scaling", "yarn", "causal", "yarn"},
+    {"self-extend", "--self-extend", "32,%H", "causal", "self-extend (G 32, W l/2)"},
+    {"rerope", "--rerope", "%H", "causal", "rerope (W l/2)"},
+    {"sinks", "--sinks", "4", "window", "sinks 4 + window l"},
+    {"lambda", "--lambda", "4,%L", "window", "lambda (4 global + l local)"},
+};
+
+/* the method's option value for training length L */
+static void ext_value(char *b, size_t n, const ext_method *m, int64_t L) {
+    const char *v = m->val, *pct = strchr(v, '%');
+    if (!pct) {
+        snprintf(b, n, "%s", v);
+        return;
+    }
+    snprintf(b, n, "%.*s%lld", (int)(pct - v), v, (long long)(pct[1] == 'H' ? L / 2 : L));
+}
 
 /* A corpus the models train and are tested on. */
 typedef struct {
@@ -814,10 +839,12 @@ static void table_ext(out2 *o, const plan *p, const results *r, size_t d) {
     if (!nr) return;
     char sfx[64];
     both(o, "\n### Context extension: rotary models under today's methods%s\n\n", dom_suffix(p, d, sfx, sizeof sfx));
-    both(o, "The same rope and xpos models, unchanged, evaluated with full causal attention under each "
-            "inference-time context extension (`--rope-scaling`, factor auto = length / training "
-            "length; dynamic-ntk grows its factor with the position from 1), beside the model with "
-            "bca. Perplexity on the test split as above.\n\n| model | method |");
+    both(o, "The same rope and xpos models, unchanged, under each inference-time context extension: "
+            "the rope scalings with full causal attention (`--rope-scaling`, factor auto = length / "
+            "training length l; dynamic-ntk grows its factor with the position from 1), Self-Extend "
+            "and ReRoPE with causal attention, attention sinks and LM-Infinite's Lambda with a window "
+            "of l, beside the model alone (causal) and with bca. Perplexity on the test split as "
+            "above.\n\n| model | method |");
     for (size_t li = 0; li < p->n_lengths; li++)
         both(o, " %lld (%gx) |", (long long)p->lengths[li], (double)p->lengths[li] / (double)p->train_len);
     both(o, "\n|---|---|");
@@ -830,11 +857,11 @@ static void table_ext(out2 *o, const plan *p, const results *r, size_t d) {
     for (size_t i = 0; i < nr; i++)
         for (int k = 0; k < ROWS; k++) {
             fam[i][k] = k == 0 || k == ROWS - 1 ? fam_of(p, r->eval[d][rot[i]]) : fam_of(p, r->ext[d][rot[i]][k - 1]);
-            mode[k] = k == ROWS - 1 ? "bca" : "causal";
+            mode[k] = k == ROWS - 1 ? "bca" : k == 0 ? "causal" : ext_methods[k - 1].mode;
         }
     for (size_t i = 0; i < nr; i++)
         for (int k = 0; k < ROWS; k++) {
-            both(o, "| %s | %s |", p->schemes[rot[i]], k == 0 ? "none" : k == ROWS - 1 ? "bca" : ext_names[k - 1]);
+            both(o, "| %s | %s |", p->schemes[rot[i]], k == 0 ? "none" : k == ROWS - 1 ? "bca" : ext_methods[k - 1].label);
             for (size_t li = 0; li < p->n_lengths; li++) {
                 char b[160];
                 fmt_cell(b, sizeof b, fam[i][k], p->lengths[li], mode[k]);
@@ -860,12 +887,12 @@ static void table_ext(out2 *o, const plan *p, const results *r, size_t d) {
             }
         if (bk < 0) continue;
         char b1[96], b2[96], iv[128] = "";
-        snprintf(b1, sizeof b1, "%s + %s", p->schemes[rot[bi]], bk == 0 ? "none" : bk == ROWS - 1 ? "bca" : ext_methods[bk - 1]);
+        snprintf(b1, sizeof b1, "%s + %s", p->schemes[rot[bi]], bk == 0 ? "none" : bk == ROWS - 1 ? "bca" : ext_methods[bk - 1].id);
         if (nk < 0) {
             both(o, "- %lld: %s (%.3f)\n", (long long)L, b1, best);
             continue;
         }
-        snprintf(b2, sizeof b2, "%s + %s", p->schemes[rot[ni]], nk == 0 ? "none" : nk == ROWS - 1 ? "bca" : ext_methods[nk - 1]);
+        snprintf(b2, sizeof b2, "%s + %s", p->schemes[rot[ni]], nk == 0 ? "none" : nk == ROWS - 1 ? "bca" : ext_methods[nk - 1].id);
         lext_interval q = ratio_iv(fam[bi][bk], L, mode[bk], fam[ni][nk], L, mode[nk]);
         q.est = best / next;
         fmt_iv(iv, sizeof iv, &q, 4);
@@ -877,10 +904,13 @@ static void table_ext(out2 *o, const plan *p, const results *r, size_t d) {
     lengths_csv(l, sizeof l, p->lengths, p->n_lengths);
     model_id(id, sizeof id, p, d, rot[0], 0);
     both(o, "\nAny cell: `lext eval --model %s/models/MODEL.safetensors --data %s/test --lengths %s "
-            "--attn causal --rope-scaling METHOD` (MODEL as in `%s`; none and bca are the tables "
-            "above). Not in lext yet, so not in this table: attention sinks, Self-Extend, ReRoPE, "
-            "LM-Infinite.\n",
+            "--attn MODE OPTION` (MODEL as in `%s`; none and bca are the tables above), with:\n\n",
          p->out, p->dom[d].dir, l, id);
+    for (int k = 0; k < N_EXT; k++) {
+        char v[64];
+        ext_value(v, sizeof v, &ext_methods[k], p->train_len);
+        both(o, "- %s: `--attn %s %s %s`\n", ext_methods[k].label, ext_methods[k].mode, ext_methods[k].opt, v);
+    }
 }
 
 /* Domain 0's models on domain 1's test split, beside domain 1's own models. */
@@ -1506,7 +1536,7 @@ static void train_args(args *a, const plan *p, const domain *d, const run_spec *
     if (p->threads) arg(a, "--threads"), arg(a, "%lld", (long long)p->threads);
 }
 
-/* `lext eval` of one model on a test (or validation) directory */
+/* `lext eval` of one model on a test (or validation) directory; modes NULL: no --attn */
 static void eval_args(args *a, const plan *p, const char *model, const char *data,
                       const int64_t *lengths, size_t n, const char *modes, const char *json) {
     char l[256];
@@ -1514,7 +1544,7 @@ static void eval_args(args *a, const plan *p, const char *model, const char *dat
     arg(a, "lext"), arg(a, "eval"), arg(a, "--model"), arg(a, "%s", model);
     arg(a, "--data"), arg(a, "%s", data);
     arg(a, "--lengths"), arg(a, "%s", l);
-    arg(a, "--attn"), arg(a, "%s", modes);
+    if (modes) arg(a, "--attn"), arg(a, "%s", modes);
     arg(a, "--json"), arg(a, "%s", json);
     if (p->threads) arg(a, "--threads"), arg(a, "%lld", (long long)p->threads);
 }
@@ -1717,13 +1747,18 @@ int cmd_experiment(int argc, char **argv) {
                     snprintf(path, sizeof path, "%s/models/%s.safetensors", p.out, id);
                     char test[1100], what[512];
                     snprintf(test, sizeof test, "%s/test", p.dom[d].dir);
-                    snprintf(json, sizeof json, "%s/eval/%s-ext-%s.json", p.out, id, ext_methods[m]);
-                    snprintf(what, sizeof what, "evaluating %s under %s scaling at %s, causal", id,
-                             ext_methods[m], lengths);
+                    const ext_method *em = &ext_methods[m];
+                    char val[64];
+                    ext_value(val, sizeof val, em, p.train_len);
+                    snprintf(json, sizeof json, "%s/eval/%s-ext-%s.json", p.out, id, em->id);
+                    snprintf(what, sizeof what, "evaluating %s under %s %s at %s, %s", id, em->opt,
+                             val, lengths, em->mode);
                     const bool done = !fresh && !trained[d][si][k] && eval_has(json, p.lengths, p.n_lengths);
-                    eval_args(&a, &p, path, test, p.lengths, p.n_lengths, "causal", json);
-                    arg(&a, "--rope-scaling"), arg(&a, "%s", ext_methods[m]);
-                    snprintf(log, sizeof log, "%s/logs/eval-%s-ext-%s.log", p.out, id, ext_methods[m]);
+                    /* --lambda sets its own window mode */
+                    eval_args(&a, &p, path, test, p.lengths, p.n_lengths,
+                              strcmp(em->opt, "--lambda") ? em->mode : NULL, json);
+                    arg(&a, "%s", em->opt), arg(&a, "%s", val);
+                    snprintf(log, sizeof log, "%s/logs/eval-%s-ext-%s.log", p.out, id, em->id);
                     rc = run_step(&r, what, a.v, log, done);
                     args_free(&a);
                 }
@@ -1793,7 +1828,7 @@ int cmd_experiment(int argc, char **argv) {
                     if (!(res->cross[si][q] = read_json(json))) rc = cli_error(cmd, "cannot read %s", json);
                 }
                 for (int m = 0; is_rotary(p.schemes[si]) && m < N_EXT; m++) {
-                    snprintf(json, sizeof json, "%s/eval/%s-ext-%s.json", p.out, id, ext_methods[m]);
+                    snprintf(json, sizeof json, "%s/eval/%s-ext-%s.json", p.out, id, ext_methods[m].id);
                     if (!(res->ext[d][si][m][q] = read_json(json))) rc = cli_error(cmd, "cannot read %s", json);
                 }
                 for (size_t k = 0; k < p.n_res; k++)

@@ -194,7 +194,7 @@ int cmd_generate(int argc, char **argv) {
     lext_rope_scaling rs = ga.rope_scaling;
     if (rs.factor == 0 && rs.kind != LEXT_ROPE_SCALING_NONE && rs.kind != LEXT_ROPE_SCALING_DYNAMIC_NTK)
         rs.factor = fmax(1.0, (double)context / c->train_len);
-    if (cli_scaling_apply(cmd, m, &rs)) {
+    if (cli_scaling_apply(cmd, m, &rs) || cli_ext_apply(cmd, m, &ga.ext)) {
         status = 1;
         goto done;
     }
@@ -286,6 +286,11 @@ int cmd_generate(int argc, char **argv) {
     fprintf(stderr, "context: %s tokens (prompt %lld%s + generated %lld); attention %s\n", cx,
             (long long)plen, start_byte ? " + 1 start byte" : "", (long long)done_n, win);
     fprintf(stderr, "decoder memory: %s (%zu bytes)\n", mem, lext_decoder_bytes(dec));
+    if (ga.ext.kind != LEXT_EXT_NONE) {
+        char desc[160];
+        cli_ext_describe(&ga.ext, desc, sizeof desc);
+        fprintf(stderr, "attention extension: %s\n", desc);
+    }
     if (rs.kind != LEXT_ROPE_SCALING_NONE) {
         char desc[160];
         cli_scaling_describe(&rs, desc, sizeof desc);

@@ -71,7 +71,8 @@ static int write_csv(const char *cmd, const char *path, const int64_t *dist, siz
 
 /* The figures as JSON: R per layer, the mean, the theory's R, and the mean curve. */
 static int write_json(const char *cmd, const char *path, const char *model_path,
-                      const lext_config *c, const lext_rope_scaling *rs, const char *mask, int64_t L, size_t docs,
+                      const lext_config *c, const lext_rope_scaling *rs,
+                      const lext_attn_ext *ext, const char *mask, int64_t L, size_t docs,
                       const int64_t *dist, size_t nd, const double *R, int n_layer,
                       double R_mean, double R_theory, const double *mean) {
     cJSON *j = cJSON_CreateObject();
@@ -82,6 +83,7 @@ static int write_json(const char *cmd, const char *path, const char *model_path,
     cJSON_AddStringToObject(j, "mask", mask);
     cJSON_AddNumberToObject(j, "length", (double)L);
     cJSON_AddItemToObject(j, "rope_scaling", cli_scaling_json(rs));
+    cJSON_AddItemToObject(j, "attn_ext", cli_ext_json(ext));
     cJSON_AddNumberToObject(j, "rope_factor", lext_rope_scaling_factor(rs, L, c->train_len));
     cJSON_AddNumberToObject(j, "documents", (double)docs);
     cJSON_AddNumberToObject(j, "distances", (double)nd);
@@ -161,6 +163,8 @@ int cmd_resolution(int argc, char **argv) {
     int64_t L = 0, block = 0, window = 0, max_docs = 0, threads = 0;
     cli_scaling scl;
     cli_scaling_init(&scl);
+    cli_ext xo;
+    cli_ext_init(&xo);
     cli_opt opts[] = {
         {"--model", OPT_STR, &model_path, 0, 0, "checkpoint to analyse", 0},
         {"--data", OPT_STR, &data_path, 0, 0, "text: a file, or a directory of documents", 0},
@@ -174,6 +178,7 @@ int cmd_resolution(int argc, char **argv) {
         {"--json", OPT_STR, &json, 0, 0, "write R per layer, its mean and the mean curve as JSON", 0},
         {"--threads", OPT_INT, &threads, 1, 4096, "threads [all cores]", 0},
         CLI_SCALING_OPTS(&scl),
+        CLI_EXT_OPTS(&xo),
     };
     const size_t n = sizeof opts / sizeof *opts;
     int rc = cli_parse(cmd, "--model FILE --data PATH --length L [options]", argc, argv, opts, n,
@@ -182,9 +187,12 @@ int cmd_resolution(int argc, char **argv) {
     if (!model_path) return cli_error(cmd, "--model FILE is required (a checkpoint from lext train)");
     if (!data_path) return cli_error(cmd, "--data PATH is required (a text file or a directory)");
     if (!L) return cli_error(cmd, "--length L is required (how many bytes of each document to read)");
+    bool window_given = cli_find(opts, n, "--window")->given;
+    lext_attn_ext ext;
+    if (cli_ext_parse(cmd, &xo, opts, n, &attn_s, &window_given, &window, &ext)) return 1;
     cli_masks mk;
-    if (cli_masks_parse(cmd, attn_s, cli_find(opts, n, "--block")->given, block,
-                        cli_find(opts, n, "--window")->given, window, &mk))
+    if (cli_masks_parse(cmd, attn_s, cli_find(opts, n, "--block")->given, block, window_given,
+                        window, &mk))
         return 1;
     if (mk.n != 1) return cli_error(cmd, "--attn: resolution takes one mask at a time, got %zu", mk.n);
     lext_rope_scaling rs;
@@ -194,7 +202,8 @@ int cmd_resolution(int argc, char **argv) {
     if (lext_checkpoint_load(model_path, &m, NULL, NULL)) return cli_lib_error(cmd, "--model");
     const lext_config *c = lext_model_config(m);
     lext_attn mask;
-    if (cli_scaling_apply(cmd, m, &rs) || cli_masks_build(cmd, &mk, c->train_len, &mask)) {
+    if (cli_scaling_apply(cmd, m, &rs) || cli_ext_apply(cmd, m, &ext) ||
+        cli_masks_build(cmd, &mk, c->train_len, &mask)) {
         lext_model_free(m);
         return 1;
     }
@@ -236,6 +245,10 @@ int cmd_resolution(int argc, char **argv) {
         cli_scaling_describe(&rs, line, sizeof line);
         printf("rope scaling: %s; factor at this length %g\n", line,
                lext_rope_scaling_factor(&rs, L, c->train_len));
+    }
+    if (ext.kind != LEXT_EXT_NONE) {
+        cli_ext_describe(&ext, line, sizeof line);
+        printf("attention extension: %s (scores by true distance)\n", line);
     }
     fflush(stdout);
 
@@ -280,9 +293,12 @@ int cmd_resolution(int argc, char **argv) {
     s = malloc((size_t)nL * (size_t)L * sizeof *s);
     mean = calloc((size_t)L, sizeof *mean);
     R = malloc((size_t)nL * sizeof *R);
-    /* dynamic-ntk scores depend on both positions, not the distance: no theoretical curve */
+    /* dynamic-ntk scores depend on both positions, not the distance, and an extension that
+     * moves keys scores them at other distances: no theoretical curve for either */
     const bool has_theory = (c->pos == LEXT_POS_ROPE || c->pos == LEXT_POS_XPOS) &&
-                            rs.kind != LEXT_ROPE_SCALING_DYNAMIC_NTK;
+                            rs.kind != LEXT_ROPE_SCALING_DYNAMIC_NTK &&
+                            (ext.kind == LEXT_EXT_NONE ||
+                             (ext.kind == LEXT_EXT_SINKS && ext.sink_pos == LEXT_SINK_ABSOLUTE));
     if (has_theory) g = malloc((size_t)L * sizeof *g), theory = malloc((size_t)L * sizeof *theory);
     if (!dist || !s || !mean || !R || (has_theory && (!g || !theory))) {
         rc = cli_error(cmd, "out of memory");
@@ -349,7 +365,7 @@ int cmd_resolution(int argc, char **argv) {
         printf("wrote %s (%zu distances)\n", csv, nd);
     }
     if (json) {
-        if ((rc = write_json(cmd, json, model_path, c, &rs, mname, L, n_use, dist, nd, R, nL, R_mean,
+        if ((rc = write_json(cmd, json, model_path, c, &rs, &ext, mname, L, n_use, dist, nd, R, nL, R_mean,
                              R_theory, mean)))
             goto done;
         printf("wrote %s\n", json);

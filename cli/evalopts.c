@@ -137,6 +137,106 @@ void *cli_scaling_json(const lext_rope_scaling *r) {
     return o;
 }
 
+void cli_ext_init(cli_ext *x) { *x = (cli_ext){0, 0, "cache", NULL, NULL}; }
+
+/* "G,W" -> two integers >= 1 */
+static int parse_pair(const char *cmd, const char *opt, const char *s, const char *what,
+                      int64_t *a, int64_t *b) {
+    int64_t v[2];
+    size_t n = 0;
+    char err[128];
+    if (parse_i64_list(s, 1, 1 << 30, v, 2, &n, err, sizeof err) || n != 2)
+        return cli_error(cmd, "%s expects %s, two integers >= 1 separated by a comma, got '%s'%s%s",
+                         opt, what, s, n == 2 ? ": " : "", n == 2 ? err : "");
+    *a = v[0], *b = v[1];
+    return 0;
+}
+
+int cli_ext_parse(const char *cmd, const cli_ext *x, const cli_opt *opts, size_t nopts,
+                  const char **attn_s, bool *window_given, int64_t *window, lext_attn_ext *out) {
+    lext_attn_ext_default(out);
+    const bool sinks = cli_find(opts, nopts, "--sinks")->given,
+               pos = cli_find(opts, nopts, "--sink-pos")->given,
+               se = cli_find(opts, nopts, "--self-extend")->given,
+               rr = cli_find(opts, nopts, "--rerope")->given,
+               lam = cli_find(opts, nopts, "--lambda")->given;
+    if (sinks + se + rr + lam > 1)
+        return cli_error(cmd, "--sinks, --self-extend, --rerope and --lambda are exclusive: give one");
+    if (pos && !sinks)
+        return cli_error(cmd, "--sink-pos applies with --sinks (--lambda places its sinks itself)");
+    if (sinks) {
+        out->kind = LEXT_EXT_SINKS;
+        out->sinks = x->sinks;
+        if (lext_sink_pos_parse(x->sink_pos, &out->sink_pos)) return cli_lib_error(cmd, "--sink-pos");
+    } else if (se) {
+        out->kind = LEXT_EXT_SELF_EXTEND;
+        if (parse_pair(cmd, "--self-extend", x->self_extend, "G,W (group size, neighbour window)",
+                       &out->group, &out->neighbors))
+            return 1;
+    } else if (rr) {
+        out->kind = LEXT_EXT_REROPE;
+        out->clip = x->rerope;
+    } else if (lam) {
+        int64_t g = 0, l = 0;
+        if (parse_pair(cmd, "--lambda", x->lambda, "G,L (global keys, local window)", &g, &l)) return 1;
+        if (cli_find(opts, nopts, "--attn")->given && strcmp(*attn_s, "window") != 0)
+            return cli_error(cmd, "--lambda is a window of L keys plus G sinks: it takes no --attn "
+                                  "other than window");
+        if (*window_given)
+            return cli_error(cmd, "--lambda G,L sets the window to L: drop --window");
+        *attn_s = "window";
+        *window_given = true;
+        *window = l;
+        *out = (lext_attn_ext){LEXT_EXT_SINKS, g, LEXT_SINK_CAPPED, 0, 0, 0};
+    }
+    if (out->kind == LEXT_EXT_SINKS) { /* every mode must be window or bca */
+        char buf[256], *words[8], err[128];
+        size_t nw = 0;
+        snprintf(buf, sizeof buf, "%s", *attn_s);
+        if (!parse_word_list(buf, words, 8, &nw, err, sizeof err))
+            for (size_t i = 0; i < nw; i++)
+                if (strcmp(words[i], "window") != 0 && strcmp(words[i], "bca") != 0)
+                    return cli_error(cmd, "--sinks applies with --attn window or bca, not %s "
+                                          "(causal attention already sees every key)",
+                                     words[i]);
+    }
+    if (lext_attn_ext_validate(out, NULL, NULL)) return cli_lib_error(cmd, "attention extension");
+    return 0;
+}
+
+int cli_ext_apply(const char *cmd, lext_model *m, const lext_attn_ext *e) {
+    if (lext_model_set_attn_ext(m, e)) return cli_lib_error(cmd, lext_attn_ext_name(e->kind));
+    return 0;
+}
+
+void cli_ext_describe(const lext_attn_ext *e, char *buf, size_t n) {
+    switch (e->kind) {
+    case LEXT_EXT_SINKS:
+        snprintf(buf, n, "sinks %lld (%s positions)", (long long)e->sinks, lext_sink_pos_name(e->sink_pos));
+        break;
+    case LEXT_EXT_SELF_EXTEND:
+        snprintf(buf, n, "self-extend G %lld, W %lld", (long long)e->group, (long long)e->neighbors);
+        break;
+    case LEXT_EXT_REROPE: snprintf(buf, n, "rerope W %lld", (long long)e->clip); break;
+    default: snprintf(buf, n, "none"); break;
+    }
+}
+
+void *cli_ext_json(const lext_attn_ext *e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "method", lext_attn_ext_name(e->kind));
+    if (e->kind == LEXT_EXT_SINKS) {
+        cJSON_AddNumberToObject(o, "sinks", (double)e->sinks);
+        cJSON_AddStringToObject(o, "sink_pos", lext_sink_pos_name(e->sink_pos));
+    } else if (e->kind == LEXT_EXT_SELF_EXTEND) {
+        cJSON_AddNumberToObject(o, "group", (double)e->group);
+        cJSON_AddNumberToObject(o, "neighbors", (double)e->neighbors);
+    } else if (e->kind == LEXT_EXT_REROPE) {
+        cJSON_AddNumberToObject(o, "window", (double)e->clip);
+    }
+    return o;
+}
+
 void cli_model_summary(const lext_model *m, char *buf, size_t n) {
     const lext_config *c = lext_model_config(m);
     char np[32];

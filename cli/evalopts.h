@@ -73,6 +73,41 @@ void cli_scaling_describe(const lext_rope_scaling *r, char *buf, size_t n);
  * "scaled"} for the JSON reports (a cJSON *; void * keeps cJSON out of this header) */
 void *cli_scaling_json(const lext_rope_scaling *r);
 
+/* ---- attention extensions: --sinks, --sink-pos, --self-extend, --rerope, --lambda, shared
+ * by eval, resolution and generate (lext.h "Attention extensions") ---- */
+typedef struct {
+    int64_t sinks, rerope;
+    const char *sink_pos, *self_extend, *lambda; /* "cache"; "G,W"; "G,L" */
+} cli_ext;
+
+#define CLI_EXT_NOPTS 5
+#define CLI_EXT_OPTS(x)                                                                              \
+    {"--sinks", OPT_INT, &(x)->sinks, 1, 1 << 30,                                                   \
+     "attention sinks: the first K positions stay visible (window or bca) [off]", 0},              \
+        {"--sink-pos", OPT_STR, &(x)->sink_pos, 0, 0,                                               \
+         "where sinks sit: cache (StreamingLLM), absolute, capped [cache]", 0},                    \
+        {"--self-extend", OPT_STR, &(x)->self_extend, 0, 0,                                         \
+         "G,W: Self-Extend, neighbours within W exact, farther keys in groups of G [off]", 0},     \
+        {"--rerope", OPT_INT, &(x)->rerope, 1, 1 << 30, "W: ReRoPE, relative positions clipped at W [off]", 0}, \
+    {                                                                                               \
+        "--lambda", OPT_STR, &(x)->lambda, 0, 0,                                                    \
+            "G,L: LM-Infinite's Lambda mask, = --attn window --window L --sinks G --sink-pos capped", 0 \
+    }
+
+void cli_ext_init(cli_ext *x);
+/* Parses and checks what needs no model: at most one method, --sink-pos only with --sinks,
+ * G,W and G,L pairs of integers >= 1; --lambda rewrites the masks (*attn_s "window",
+ * *window_given, *window = L) and refuses an --attn other than window or a --window. Sinks
+ * need every mode of *attn_s to be window or bca. Returns 0, or 1 after printing. */
+int cli_ext_parse(const char *cmd, const cli_ext *x, const cli_opt *opts, size_t nopts,
+                  const char **attn_s, bool *window_given, int64_t *window, lext_attn_ext *out);
+/* Sets e on m (refusals name the problem: cache sinks on alibi, ...). 0, or 1 after printing. */
+int cli_ext_apply(const char *cmd, lext_model *m, const lext_attn_ext *e);
+/* "none", "sinks 4 (cache positions)", "self-extend G 4, W 64", "rerope W 256" */
+void cli_ext_describe(const lext_attn_ext *e, char *buf, size_t n);
+/* {"method": ..., and its parameters} for the JSON reports (a cJSON *) */
+void *cli_ext_json(const lext_attn_ext *e);
+
 /* "xpos, 4 layers, 4 heads, dim 256, ffn 1024, train length 256, 3,290,880 parameters" */
 void cli_model_summary(const lext_model *m, char *buf, size_t n);
 

@@ -9,6 +9,7 @@ void gen_args_init(gen_args *a) {
     a->tokens = -1, a->seed = 1;
     a->temperature = 0.8, a->top_p = 1.0;
     cli_scaling_init(&a->scaling);
+    cli_ext_init(&a->ext_opts);
     const cli_opt opts[] = {
         {"--model", OPT_STR, &a->model_path, 0, 0, "checkpoint to generate from (required)", 0},
         {"--prompt", OPT_STR, &a->prompt, 0, 0, "prompt text, as bytes [empty]", 0},
@@ -25,6 +26,7 @@ void gen_args_init(gen_args *a) {
         {"--threads", OPT_INT, &a->threads, 1, 4096, "threads [all cores]", 0},
         {"--stats", OPT_FLAG, &a->stats, 0, 0, "also print a machine-readable stats line to stderr", 0},
         CLI_SCALING_OPTS(&a->scaling),
+        CLI_EXT_OPTS(&a->ext_opts),
     };
     _Static_assert(sizeof opts / sizeof *opts <= GEN_MAX_OPTS, "raise GEN_MAX_OPTS");
     a->n_opts = sizeof opts / sizeof *opts;
@@ -49,8 +51,11 @@ int gen_args_check(gen_args *a) {
         return cli_error(cmd, "--top-p must be in (0, 1] (1 = off), got %g", a->top_p);
     if (a->top_k < 0)
         return cli_error(cmd, "--top-k must be >= 0 (0 = off), got %lld", (long long)a->top_k);
-    if (lext_attn_parse(a->attn_name, &a->mode)) return cli_lib_error(cmd, "--attn");
     a->window_given = given(a, "--window");
+    if (cli_ext_parse(cmd, &a->ext_opts, a->opts, a->n_opts, &a->attn_name, &a->window_given,
+                      &a->window, &a->ext))
+        return 1;
+    if (lext_attn_parse(a->attn_name, &a->mode)) return cli_lib_error(cmd, "--attn");
     a->block_given = given(a, "--block");
     const bool maxc_given = given(a, "--max-context");
     if (a->window_given && a->mode != LEXT_ATTN_WINDOW)

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GEN_MAX_OPTS 24
+#define GEN_MAX_OPTS 32
 #define CAUSAL_MAX_CONTEXT 4096 /* default --max-context */
 
 typedef struct {
@@ -23,8 +23,10 @@ typedef struct {
     double temperature, top_p;
     bool stats;
     cli_scaling scaling;
+    cli_ext ext_opts;
     /* set by gen_args_check */
     lext_rope_scaling rope_scaling; /* an auto factor is resolved by the command, knowing the prompt */
+    lext_attn_ext ext;              /* cli_ext_parse (--lambda sets the window mode) */
     lext_attn_mode mode;
     bool window_given, block_given;
     cli_opt opts[GEN_MAX_OPTS]; /* point into this struct: never copy it */

@@ -282,4 +282,52 @@ expect_fail "bad --xpos-decay" "--xpos-decay must be true" $ER --xpos-decay some
 expect_fail "resolution: scaling on alibi" "this model uses alibi" \
     $LEXT resolution --model "$tmp/alibi.st" --data "$tmp/data" --length 32 --rope-scaling yarn
 
+# ---- attention extensions (--sinks, --self-extend, --rerope, --lambda) ----
+EW="$LEXT eval --model $tmp/rope.st --data $tmp/per --lengths 32,128"
+check "eval --sinks 2 with window" $EW --attn window,bca --sinks 2 --json "$tmp/x1.json"
+check "eval --lambda 2,32" $EW --lambda 2,32 --json "$tmp/x2.json"
+check "eval --self-extend 4,8" $EW --attn causal --self-extend 4,8 --json "$tmp/x3.json"
+check "eval --rerope 8" $EW --attn causal --rerope 8 --json "$tmp/x4.json"
+check "eval window without sinks" $EW --attn window --json "$tmp/x0.json"
+if $PY - "$tmp/x0.json" "$tmp/x1.json" "$tmp/x2.json" "$tmp/x3.json" "$tmp/x4.json" "$tmp/rs0.json" <<'PYEOF'
+import json, sys
+x0, x1, x2, x3, x4, r0 = (json.load(open(p)) for p in sys.argv[1:])
+assert x0["attn_ext"] == {"method": "none"}, x0["attn_ext"]
+assert x1["attn_ext"] == {"method": "sinks", "sinks": 2, "sink_pos": "cache"}, x1["attn_ext"]
+assert x2["attn_ext"] == {"method": "sinks", "sinks": 2, "sink_pos": "capped"} and x2["modes"] == [{"mode": "window", "window": 32}], x2
+assert x3["attn_ext"] == {"method": "self-extend", "group": 4, "neighbors": 8}, x3["attn_ext"]
+assert x4["attn_ext"] == {"method": "rerope", "window": 8}, x4["attn_ext"]
+ppl = lambda r, m, L: [c["ppl"] for c in r["cells"] if c["mode"] == m and c["length"] == L][0]
+# at 4x the sinks change the window's perplexity; at 1x (every key inside the window) nothing
+assert ppl(x1, "window", 32) == ppl(x0, "window", 32) and ppl(x1, "window", 128) != ppl(x0, "window", 128)
+# self-extend and rerope change causal attention past their windows, at 1x already (W = 8 < 32)
+for x in (x3, x4):
+    assert abs(ppl(x, "causal", 128) - ppl(r0, "causal", 128)) > 1e-4 * ppl(r0, "causal", 128), (x, r0)
+PYEOF
+then ok "eval JSON records the extension; sinks change nothing inside the window"
+else bad "eval attention-extension JSON"; fi
+if $LEXT generate --model "$tmp/rope.st" --prompt hello --tokens 80 --attn window --window 16 --sinks 2 \
+        --temperature 0 > "$tmp/gs.out" 2> "$tmp/gs.err" && [ "$(wc -c < "$tmp/gs.out")" -eq 80 ] &&
+   grep -q "^attention extension: sinks 2 (cache positions)" "$tmp/gs.err"; then
+    ok "generate with sinks runs past the window"
+else bad "generate --sinks: $(tail -3 "$tmp/gs.err")"; fi
+check "resolution with --rerope" $LEXT resolution --model "$tmp/rope.st" --data "$tmp/per" --length 64 --rerope 8 --json "$tmp/xr.json"
+expect_fail "sinks with causal attention" "--sinks applies with --attn window or bca, not causal" $EW --attn causal,bca --sinks 2
+expect_fail "two extensions" "exclusive" $EW --attn causal --rerope 8 --self-extend 4,8
+expect_fail "--sink-pos without --sinks" "--sink-pos applies with --sinks" $EW --sink-pos absolute
+expect_fail "unknown sink position" "unknown sink position 'front'" $EW --attn window --sinks 2 --sink-pos front
+expect_fail "--self-extend with one number" "--self-extend expects G,W" $EW --self-extend 4
+expect_fail "--self-extend not numbers" "--self-extend expects G,W" $EW --self-extend a,b
+expect_fail "--self-extend G of 0" "--self-extend expects G,W" $EW --self-extend 0,8
+expect_fail "--rerope 0" "--rerope" $EW --rerope 0
+expect_fail "--lambda with --attn causal" "--lambda is a window" $EW --attn causal --lambda 2,32
+expect_fail "--lambda with --window" "drop --window" $EW --lambda 2,32 --window 8
+expect_fail "cache sinks on alibi" "needs rope or xpos; this model uses alibi" \
+    $LEXT eval --model "$tmp/alibi.st" --data "$tmp/data" --lengths 32 --attn window --sinks 2
+check "absolute sinks on alibi" $LEXT eval --model "$tmp/alibi.st" --data "$tmp/data" --lengths 64 --attn window --sinks 2 --sink-pos absolute
+expect_fail "self-extend on alibi (generate)" "this model uses alibi" \
+    $LEXT generate --model "$tmp/alibi.st" --tokens 3 --attn causal --self-extend 2,4
+expect_fail "generate: sinks with causal" "--sinks applies with --attn window or bca" \
+    $LEXT generate --model "$tmp/rope.st" --tokens 3 --attn causal --sinks 2
+
 summary test_eval_cli.sh

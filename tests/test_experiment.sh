@@ -82,15 +82,16 @@ for c in claims:
     assert re.search(r\"\\*\\*(holds|fails|not resolved at this budget)\\*\\* \\(.*\\[[0-9.]+, [0-9.]+\\]\", c), c
 " "$tmp/res/REPORT.md"'
 check "REPORT.md lists the exact commands" 'grep -q "^lext train --data" "$tmp/res/REPORT.md" && grep -q "^lext eval --model" "$tmp/res/REPORT.md"'
-check "five models, five eval reports, five at the long lengths, 2 x 4 under context extension" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 18 ] && [ $(ls "$tmp/res/eval"/*-long.json | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/{rope,xpos}-ext-{linear,ntk,dynamic-ntk,yarn}.json | wc -l) -eq 8 ]'
-check "the context-extension table: rope and xpos, six methods each, every cell an interval, a best per length past 1x" \
+check "five models, five eval reports, five at the long lengths, 2 x 8 under context extension" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 26 ] && [ $(ls "$tmp/res/eval"/*-long.json | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/{rope,xpos}-ext-{linear,ntk,dynamic-ntk,yarn,self-extend,rerope,sinks,lambda}.json | wc -l) -eq 16 ]'
+check "the context-extension table: rope and xpos, ten rows each, every cell an interval, a best per length past 1x" \
     '$PY -c "
 import json, re, sys
 md = open(sys.argv[1]).read()
 body = md.split(\"### Context extension\", 1)[1].split(\"###\", 1)[0]
 rows = [l for l in body.splitlines() if l.startswith(\"| \") and not l.startswith(\"| model\")]
 assert [tuple(c.strip() for c in r.strip(\"|\").split(\"|\")[:2]) for r in rows] == [
-    (s, m) for s in (\"rope\", \"xpos\") for m in (\"none\", \"linear (PI)\", \"ntk\", \"dynamic-ntk\", \"yarn\", \"bca\")], rows
+    (s, m) for s in (\"rope\", \"xpos\") for m in (\"none\", \"linear (PI)\", \"ntk\", \"dynamic-ntk\", \"yarn\",
+    \"self-extend (G 32, W l/2)\", \"rerope (W l/2)\", \"sinks 4 + window l\", \"lambda (4 global + l local)\", \"bca\")], rows
 for r in rows:
     for cell in r.strip(\"|\").split(\"|\")[2:]:
         assert re.fullmatch(r\" [0-9.]+ \\[[0-9.]+, [0-9.]+\\] \", cell), (r, cell)
@@ -99,7 +100,11 @@ assert len(best) == 2, body
 # the report of one method records it, and its factor is length / train length
 e = json.load(open(sys.argv[2]))
 assert e[\"rope_scaling\"][\"method\"] == \"yarn\" and [c[\"rope_factor\"] for c in e[\"cells\"]] == [1, 2, 4], e[\"rope_scaling\"]
-" "$tmp/res/REPORT.md" "$tmp/res/eval/rope-ext-yarn.json"'
+# lambda: a window of the training length plus 4 capped sinks
+lam = json.load(open(sys.argv[3]))
+assert lam[\"attn_ext\"] == {\"method\": \"sinks\", \"sinks\": 4, \"sink_pos\": \"capped\"}, lam[\"attn_ext\"]
+assert lam[\"modes\"] == [{\"mode\": \"window\", \"window\": 16}], lam[\"modes\"]
+" "$tmp/res/REPORT.md" "$tmp/res/eval/rope-ext-yarn.json" "$tmp/res/eval/xpos-ext-lambda.json"'
 check "embed_scale: the sinusoidal model scales its token embeddings, no other does" \
     '$PY -c "
 import json, sys
@@ -123,7 +128,7 @@ check "every table cell is a number" '[ -s "$tmp/res/REPORT.md" ] && ! grep -q "
 # a rerun skips every finished step
 $LEXT experiment --config "$tmp/tiny.json" --corpus "$tmp/corpus" --out "$tmp/res" > "$tmp/rerun.log" 2>&1
 rc=$?
-check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already complete" "$tmp/rerun.log") -eq 38 ]'
+check "a rerun skips completed steps" '[ $rc -eq 0 ] && [ $(grep -c "already complete" "$tmp/rerun.log") -eq 46 ]'
 
 # seeds, a second corpus (with the cross-domain table) and a learning-rate sweep
 mkdir -p "$tmp/src2"
