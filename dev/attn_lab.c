@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
         attention_forward(out, lse, qkv, qkv + D, 3 * D, qkv + 2 * D, 3 * D, NULL, &m, NULL, B, T, H, hd, &ws);
         if (bwd)
             attention_backward(d, d + D, 3 * D, d + 2 * D, 3 * D, out, out, lse, qkv, qkv + D, 3 * D,
-                               qkv + 2 * D, 3 * D, NULL, &m, NULL, B, T, H, hd, &ws);
+                               qkv + 2 * D, 3 * D, NULL, &m, B, T, H, hd, &ws);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         best = s < best ? s : best;

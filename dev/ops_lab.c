@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     lext_config_default(&c);
     rotary_table rt;
     rotary_table_init(&rt, &c, T);
-    rotary_table_fill(&rt, &c, 0, T, rotary_centre(T));
+    rotary_table_fill(&rt, &c, NULL, 0, T, rotary_centre(T), T);
     printf("config A ops, N = %lld rows, best of %d, %d threads\n", (long long)N, reps, lext_get_threads());
     TIME("linear qkv fwd 4096x768x256", 2.0 * N * 3 * D * D, linear_forward(qkv, x, w3, b3, N, D, 3 * D, NULL));
     TIME("linear qkv bwd dinp", 2.0 * N * 3 * D * D, linear_backward(x, NULL, NULL, qkv, y, w3, N, D, 3 * D, NULL));
@@ -81,14 +81,14 @@ int main(int argc, char **argv) {
         rc.pos = LEXT_POS_ROPE;
         rotary_table rr;
         rotary_table_init(&rr, &rc, T);
-        rotary_table_fill(&rr, &rc, 0, T, rotary_centre(T));
+        rotary_table_fill(&rr, &rc, NULL, 0, T, rotary_centre(T), T);
         TIME("rotary fwd (rope)", 0, rotary_forward(qk, 2 * D, qkv, 3 * D, &rr, B, T, D, H));
         TIME("rotary bwd (rope)", 0, rotary_backward(dqkv, 3 * D, qk, 2 * D, &rr, B, T, D, H));
         rotary_table_free(&rr);
     }
     double attf = 4.0 * B * H * T * T * hd / 2; /* causal half of QK^T and PV */
     TIME("attention fwd (causal)", attf, attention_forward(att, lse, qk, qk + D, 2 * D, qkv + 2 * D, 3 * D, NULL, &causal, NULL, B, T, H, hd, &ws));
-    TIME("attention bwd (causal)", attf * 2.5, attention_backward(dqk, dqk + D, 2 * D, dqkv + 2 * D, 3 * D, y, att, lse, qk, qk + D, 2 * D, qkv + 2 * D, 3 * D, NULL, &causal, NULL, B, T, H, hd, &ws));
+    TIME("attention bwd (causal)", attf * 2.5, attention_backward(dqk, dqk + D, 2 * D, dqkv + 2 * D, 3 * D, y, att, lse, qk, qk + D, 2 * D, qkv + 2 * D, 3 * D, NULL, &causal, B, T, H, hd, &ws));
     TIME("xent fwd", 0, xent_forward(losses, logits, tgt, N, V, NULL));
     TIME("xent bwd", 0, xent_backward(dlogits, logits, tgt, N, V, 1.0f / N));
     TIME("memset N*F", 0, memset(fc2, 0, sizeof(float) * N * F));

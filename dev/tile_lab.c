@@ -3,6 +3,7 @@
  * and on ragged sizes, then its speed against the engine's gemm_f32 on attention-sized tiles (one
  * thread, as attention runs them).
  */
+#include "lext.h"
 #include "tile.h"
 
 #include "gemm.h"
