@@ -39,9 +39,9 @@ extern "C" {
  * library's name and soname (liblext.so.MAJOR), lext.pc and `lext --version`. A minor
  * version only adds to the API; see README, "ABI". */
 #define LEXT_VERSION_MAJOR 1
-#define LEXT_VERSION_MINOR 0
+#define LEXT_VERSION_MINOR 1
 #define LEXT_VERSION_PATCH 0
-#define LEXT_VERSION "1.0.0"
+#define LEXT_VERSION "1.1.0"
 
 /* Marks the public API. The shared library is built with -fvisibility=hidden, so these
  * functions are the only symbols it exports; the library's internal functions stay
@@ -681,6 +681,54 @@ LEXT_API int32_t lext_sample(const float *logits, int V, double temperature, int
                     lext_rng *rng);
 
 /* ---------------------------------------------------------------------------------------
+ * Passkey retrieval (Mohtashami & Jaggi 2023, landmark attention)
+ *
+ * The prompt, byte for byte as the reference (epfml/landmark-attention, llama/run_test.py):
+ * lines joined by "\n": the task description; filler before; "The pass key is K. Remember
+ * it. K is the pass key."; filler after; "What is the pass key? The pass key is". The
+ * reference's filler is "The grass is green. The sky is blue. The sun is yellow. Here we go.
+ * There and back again." repeated and joined by spaces, cut to length, the filler after
+ * the key starting over as in the reference; K is 5 digits (10000..99999; the reference
+ * draws 1..50000). The filler before the key is depth% of all filler (rounded). The
+ * answer is " K": greedy decoding gets it right exactly when the argmax after the prompt
+ * is ' ' and after each correct digit the next digit.
+ * ------------------------------------------------------------------------------------- */
+
+#define LEXT_PASSKEY_DIGITS 5
+#define LEXT_PASSKEY_MAX_DISTRACTORS 16
+
+typedef struct {
+    int64_t length; /* bytes of the prompt, through the final "The pass key is" */
+    double depth;   /* 0..100: the share of the filler placed before the key [50] */
+    uint64_t seed;  /* draws the key (and the filler's start and the distractors) [1] */
+    /* NULL: the reference's filler. Else text of these documents (joined by "\n", from a
+     * document the seed picks; the filler after the key continues it): the harder variant,
+     * where a copy of repeated filler cannot stand in for reading */
+    const lext_dataset *filler;
+    int distractors; /* " The pass code is NNNNN." sentences (other codes) in the filler [0] */
+} lext_passkey_spec;
+
+LEXT_API void lext_passkey_spec_default(lext_passkey_spec *s);
+/* The template's bytes without filler: the shortest prompt. */
+LEXT_API int64_t lext_passkey_min_length(void);
+/* Writes the prompt (s->length bytes, no NUL) and the key (5 digits and a NUL). Fails,
+ * naming the problem, for a length below lext_passkey_min_length(), a depth outside
+ * 0..100, or distractors that do not fit. */
+LEXT_API lext_status lext_passkey_make(const lext_passkey_spec *s, uint8_t *prompt,
+                                       char key[LEXT_PASSKEY_DIGITS + 1]);
+
+typedef struct {
+    bool exact;       /* greedy decoding writes " " + key */
+    int digits_right; /* digits whose argmax is right, teacher-forced (0..5) */
+    double logprob;   /* sum over the 5 digits of log p(digit | prompt, digits before), nats */
+} lext_passkey_score;
+
+/* Scores from the logits (6, V) of the last byte of the prompt and of " " + the first four
+ * digits (the forward of prompt + " " + key[0..3]). */
+LEXT_API void lext_passkey_score_logits(const float *logits, int V, const char *key,
+                                        lext_passkey_score *out);
+
+/* ---------------------------------------------------------------------------------------
  * Training driver: data, model, optimizer, validation, checkpoints, clean stops
  * ------------------------------------------------------------------------------------- */
 
@@ -743,6 +791,21 @@ LEXT_API void lext_train_opts_default(lext_train_opts *o);
  * On a non-finite loss or gradient it stops WITHOUT saving (the last checkpoint written
  * stays the last good one) and fails with LEXT_ERR_NUMERIC, naming the step. */
 LEXT_API lext_status lext_train(const lext_train_opts *o);
+
+/* Options beyond lext_train_opts (a struct of its own: that one's layout is part of the ABI). */
+typedef struct {
+    /* A fresh run from this checkpoint's weights and architecture (o->model is ignored):
+     * a new optimizer, schedule and data order (fine-tuning). Not with o->resume. [NULL] */
+    const char *init;
+    /* The share (0..1) of each batch's sequences replaced by passkey samples of the training
+     * length (README, "lext passkey"; at least one sequence when > 0); saved with the
+     * training state. -1: 0 for a fresh run, the checkpoint's on resume. [-1] */
+    double passkey;
+} lext_train_more;
+
+LEXT_API void lext_train_more_default(lext_train_more *x);
+/* lext_train with more options (NULL: the defaults; lext_train(o) is lext_train_with(o, NULL)). */
+LEXT_API lext_status lext_train_with(const lext_train_opts *o, const lext_train_more *more);
 
 /* ---------------------------------------------------------------------------------------
  * The machine and the matrix-product engine (lext info --system)

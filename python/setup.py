@@ -5,7 +5,7 @@ from setuptools import setup
 
 setup(
     name="lext",
-    version="1.0.0",
+    version="1.1.0",
     description="byte-level causal transformer language models (XPOS, RoPE, ALiBi) over liblext",
     packages=["lext"],
     python_requires=">=3.9",

@@ -233,6 +233,16 @@ def run_scaling_case(label, cfg, sc, mode, seed, tmp):
     e = max(e, scalar_err(a["loss"], lo.item()), scalar_err(b["loss"], lo.item()))
     record(e <= TOL, f"{label}: logits and loss", f"rel err {e:.3g}")
     eg, _ = compare_grads(label, tmp, cfg, model, grads_of(model))
+    # logits at 1x, 2x and 4x the training length too (inference workspace)
+    for T in EXT_LENGTHS:
+        toks, targs = make_batch(cfg, 2, T, seed + T)
+        write_batch(batch, toks, targs)
+        with torch.no_grad():
+            lg = model(toks, mode, **kw)
+        run_tool(["--ckpt", ckpt, "--batch", batch, "--logits", logits_path] + extra + scaling_args(sc))
+        eT = rel_err(read_logits(logits_path, 2, T, cfg["vocab_size"]), lg)
+        record(eT <= TOL, f"{label}: logits at T={T}", f"rel err {eT:.3g}")
+        e = max(e, eT)
     return e, eg
 
 
@@ -705,7 +715,8 @@ def main():
               f"  bca {w.get('bca', float('nan')):.1e}/{w.get('bca-grads', float('nan')):.1e}"
               f"  window {w.get('window', float('nan')):.1e}/{w.get('window-grads', float('nan')):.1e}"
               f"  bca@T=l {w.get('bca@T=l', float('nan')):.1e}", flush=True)
-    print(f"context extension at T={T_LONG} (train_len 16): max|lext - ref| / max|ref|", flush=True)
+    print(f"context extension (train_len 16): max|lext - ref| / max|ref| of logits at T={T_LONG}, "
+          f"{', '.join(map(str, EXT_LENGTHS))} and of every gradient at T={T_LONG}", flush=True)
     for i, (label, cfg, sc, mode) in enumerate(SCALING_CASES):
         with tempfile.TemporaryDirectory(prefix="lext-parity-") as tmp:
             try:
