@@ -104,7 +104,8 @@ int cmd_train(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     display d = {is_tty(STDOUT_FILENO), false, NULL};
     lext_train_opts o;
-    rc = train_args_apply(&a, d.tty, &o);
+    lext_train_more more;
+    rc = train_args_apply(&a, d.tty, &o, &more);
     if (rc) return rc;
     d.out = o.out;
     o.stop = &stop_requested;
@@ -117,7 +118,7 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    lext_status s = lext_train(&o);
+    lext_status s = lext_train_with(&o, &more);
     end_line(&d);
     if (s) return cli_lib_error(cmd, "training failed");
     return 0;

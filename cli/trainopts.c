@@ -19,6 +19,10 @@ void train_args_init(train_args *a) {
         {"--val", OPT_STR, &a->val, 0, 0, "validation text (file or directory)", 0},
         {"--out", OPT_STR, &a->out, 0, 0, "checkpoint to write [model.safetensors]", 0},
         {"--resume", OPT_STR, &a->resume, 0, 0, "continue a training checkpoint exactly", 0},
+        {"--init", OPT_STR, &a->init, 0, 0,
+         "start from a checkpoint's weights and architecture, fresh optimizer and schedule", 0},
+        {"--task", OPT_STR, &a->task, 0, 0,
+         "passkey[:F]: replace a share F of each batch by passkey samples [text only; F 0.5]", 0},
         {"--pos", OPT_STR, &a->pos, 0, 0, "none|sinusoidal|learned|alibi|rope|xpos [xpos]", 0},
         {"--layers", OPT_INT, &a->layers, 1, 1024, "transformer blocks [4]", 0},
         {"--heads", OPT_INT, &a->heads, 1, 1024, "attention heads [4]", 0},
@@ -159,15 +163,53 @@ static int check_resume(const train_args *a) {
     return 0;
 }
 
-int train_args_apply(const train_args *a, bool tty, lext_train_opts *o) {
+int parse_task(const char *cmd, const char *s, double *passkey) {
+    if (strcmp(s, "passkey") == 0) {
+        *passkey = 0.5;
+        return 0;
+    }
+    char err[128];
+    if (strncmp(s, "passkey:", 8) == 0 && !parse_f64(s + 8, 0, 1, passkey, err, sizeof err) &&
+        *passkey > 0)
+        return 0;
+    return cli_error(cmd, "--task: expected passkey or passkey:F with F in (0, 1] (the share of "
+                          "each batch made of passkey samples), got '%s'",
+                     s);
+}
+
+int train_args_apply(const train_args *a, bool tty, lext_train_opts *o, lext_train_more *more) {
     const char *cmd = "train";
     lext_train_opts_default(o);
+    lext_train_more_default(more);
+    if (a->task && parse_task(cmd, a->task, &more->passkey)) return 1;
+    if (a->init && a->resume)
+        return cli_error(cmd, "--init starts a new run from a checkpoint's weights and --resume "
+                              "continues one: give one of them");
+    if (a->init) {
+        /* the architecture is the checkpoint's: a model option would be silently ignored */
+        const char *arch[] = {"--pos", "--layers", "--heads", "--dim", "--ffn", "--train-len",
+                              "--untied", "--embed-scale", "--xpos-gamma", "--xpos-scale-base",
+                              "--rope-base"};
+        for (size_t i = 0; i < sizeof arch / sizeof *arch; i++)
+            if (given(a, arch[i]))
+                return cli_error(cmd, "%s: --init takes the architecture from %s", arch[i], a->init);
+        lext_config c;
+        bool has_train = false;
+        int64_t step = 0;
+        if (lext_checkpoint_read_config(a->init, &c, &has_train, &step))
+            return cli_lib_error(cmd, "--init");
+        if (!a->data)
+            return cli_error(cmd, "--data PATH is required (a text file or a directory of documents)");
+        more->init = a->init;
+        o->model = c;
+    }
     if (a->resume) {
         int rc = check_resume(a);
         if (rc) return rc;
     } else {
         if (!a->data)
             return cli_error(cmd, "--data PATH is required (a text file or a directory of documents)");
+        if (!a->init) {
         if (lext_pos_parse(a->pos, &o->model.pos)) return cli_lib_error(cmd, "--pos");
         o->model.n_layer = (int)a->layers;
         o->model.n_head = (int)a->heads;
@@ -180,6 +222,7 @@ int train_args_apply(const train_args *a, bool tty, lext_train_opts *o) {
         o->model.xpos_scale_base = a->scale_base;
         o->model.rope_base = a->rope_base;
         if (lext_config_validate(&o->model)) return cli_lib_error(cmd, "model");
+        }
         lext_optim_config_default(&o->optim, a->steps);
         o->optim.lr = a->lr;
         if (a->warmup >= 0) o->optim.warmup = a->warmup;

@@ -16,7 +16,7 @@
 #define TRAIN_MAX_OPTS 40
 
 typedef struct {
-    const char *pos, *precision, *data, *val, *out, *resume;
+    const char *pos, *precision, *data, *val, *out, *resume, *init, *task;
     int64_t layers, heads, dim, ffn, train_len, batch, steps;
     int64_t warmup, eval_every, save_every, stop_after, log_every, val_batches, seed, threads;
     double lr, min_lr, wd, clip, b1, b2, eps, gamma, scale_base, rope_base;
@@ -29,8 +29,11 @@ typedef struct {
 void train_args_init(train_args *a);
 /* After cli_parse succeeded: the checks of the combination (what --resume fixes, --data
  * required, the model's configuration, --precision) and, when they pass, the model,
- * optimizer and run settings in o (lext_train_opts_default first). Returns 0, or the exit
+ * optimizer and run settings in o (lext_train_opts_default first) and more (--init,
+ * --task). Returns 0, or the exit
  * status after printing "lext train: ...". The caller sets out, stop and the report. */
-int train_args_apply(const train_args *a, bool tty, lext_train_opts *o);
+int train_args_apply(const train_args *a, bool tty, lext_train_opts *o, lext_train_more *more);
+/* "passkey" or "passkey:F" (F in (0, 1]; plain passkey: 0.5) -> F. 0, or 1 after printing. */
+int parse_task(const char *cmd, const char *s, double *passkey);
 
 #endif

@@ -73,7 +73,8 @@ static void fuzz_train(int argc, char **argv) {
     if (rc != 0) return;
     check_opts(a.opts, a.n_opts);
     lext_train_opts o;
-    if (train_args_apply(&a, false, &o) != 0) return;
+    lext_train_more more;
+    if (train_args_apply(&a, false, &o, &more) != 0) return;
     /* what passed must be a run lext_train can start: a valid model unless resuming, an
      * output path, a precision */
     FUZZ_CHECK(o.out != NULL && o.log_every >= 1);

@@ -105,10 +105,12 @@ static cJSON *config_json(const lext_config *c) {
     return j;
 }
 
-static cJSON *train_json(const lext_train_state *ts) {
+static cJSON *train_json(const lext_train_state *ts, const lext_model *m) {
     cJSON *j = cJSON_CreateObject();
     char buf[32];
     bool ok = j && add_item(j, "step", int_exact(ts->step));
+    /* the training data's passkey share (absent: none, as in older checkpoints) */
+    if (ok && m->train_passkey > 0) ok = add_item(j, "task_passkey", num_exact(m->train_passkey));
     cJSON *rng = ok ? cJSON_AddArrayToObject(j, "rng") : NULL;
     ok = rng != NULL;
     for (int i = 0; ok && i < 4; i++) { /* u64 as hex: JSON numbers are doubles */
@@ -184,7 +186,7 @@ lext_status lext_checkpoint_save(const char *path, const lext_model *m,
     /* header */
     cJSON *hdr = cJSON_CreateObject(), *meta = hdr ? cJSON_AddObjectToObject(hdr, "__metadata__") : NULL;
     bool ok = meta && add_meta(meta, "lext", config_json(&m->cfg));
-    if (ok && ts) ok = add_meta(meta, "lext_train", train_json(ts));
+    if (ok && ts) ok = add_meta(meta, "lext_train", train_json(ts, m));
     uint64_t off = 0;
     for (int i = 0; ok && i < m->n_tensors; i++) {
         const lext_param *p = &m->table[i];
@@ -683,6 +685,21 @@ static lext_status parse_train(const st_file *f, lext_train_state *ts, bool *has
     return LEXT_OK;
 }
 
+/* lext_train's "task_passkey" (a share in 0..1; absent: 0) */
+static lext_status parse_task(const st_file *f, double *passkey) {
+    lext_status s = LEXT_OK;
+    cJSON *j = st_meta(f, "lext_train", &s);
+    if (s || !j) return s;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "task_passkey");
+    bool ok = !t || (cJSON_IsNumber(t) && t->valuedouble > 0 && t->valuedouble <= 1);
+    *passkey = t && ok ? t->valuedouble : 0.0;
+    cJSON_Delete(j);
+    if (!ok)
+        return lext_fail(LEXT_ERR_FORMAT, "checkpoint %s: 'task_passkey' must be a share in (0, 1]",
+                         f->path);
+    return LEXT_OK;
+}
+
 lext_status lext_checkpoint_read_config(const char *path, lext_config *c, bool *has_train,
                                         int64_t *step) {
     st_file f;
@@ -741,8 +758,10 @@ static lext_status load(st_file *f, lext_model **out, lext_train_state *ts, bool
      * failure neither changes nor frees what the caller passed in */
     bool has = false;
     lext_train_state tmp = {0};
+    double tmp_passkey = 0.0;
     if (!s && ts) {
         s = parse_train(f, &tmp, &has);
+        if (!s && has) s = parse_task(f, &tmp_passkey);
         if (!s && has) {
             const int64_t np = (int64_t)m->num_params;
             const void *mm = st_tensor(f, "optimizer.m", 1, &np, &s);
@@ -771,6 +790,7 @@ static lext_status load(st_file *f, lext_model **out, lext_train_state *ts, bool
     }
     if (has) *ts = tmp;
     if (has_train) *has_train = has;
+    m->train_passkey = has ? tmp_passkey : 0.0;
     *out = m;
     return LEXT_OK;
 }

@@ -38,6 +38,8 @@ struct lext_model {
     float *alibi_slopes;   /* (H), alibi only */
     lext_rope_scaling rope_scaling; /* context extension at inference (none by default) */
     lext_attn_ext attn_ext;         /* sinks, self-extend, rerope at inference (none) */
+    double train_passkey;           /* training's passkey share (lext_train_more), saved with
+                                       the training state as "task_passkey" */
 };
 
 /* Activations of one layer; in an inference workspace every layer shares one set. */

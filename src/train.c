@@ -69,6 +69,9 @@ typedef struct {
     int64_t last_saved_step;
     double t0;
     lext_train_report r;
+    const lext_train_more *more;
+    double passkey;  /* share of each batch replaced by passkey samples */
+    uint8_t *pk_buf; /* (T + 1) one sample */
 } run;
 
 static void emit(run *x, lext_train_event ev) {
@@ -199,9 +202,24 @@ static lext_status setup(run *x) {
                              "cannot be resumed",
                              o->resume);
         x->r.resumed = true;
+    } else if (x->more->init) { /* its weights and architecture; the rest starts afresh */
+        LEXT_TRY(lext_checkpoint_load(x->more->init, &x->m, NULL, NULL));
     } else {
         LEXT_TRY(lext_model_create(&o->model, &x->m));
     }
+    /* the passkey share: as given, else the resumed checkpoint's (a fresh run: none) */
+    x->passkey = x->more->passkey >= 0 ? x->more->passkey : has_train ? x->m->train_passkey : 0.0;
+    if (!(x->passkey >= 0 && x->passkey <= 1))
+        return lext_fail(LEXT_ERR_CONFIG, "the passkey share of a batch must be in 0..1, got %g",
+                         x->passkey);
+    x->m->train_passkey = x->passkey; /* saved with the training state */
+    if (x->passkey > 0 &&
+        lext_model_config(x->m)->train_len - LEXT_PASSKEY_DIGITS < lext_passkey_min_length())
+        return lext_fail(LEXT_ERR_CONFIG,
+                         "passkey samples of the training length need a training length of at "
+                         "least %lld bytes (the template and the answer), not %d",
+                         (long long)(lext_passkey_min_length() + LEXT_PASSKEY_DIGITS),
+                         lext_model_config(x->m)->train_len);
     const lext_config *c = lext_model_config(x->m);
     lext_system_machine(x->machine, sizeof x->machine);
     x->T = c->train_len;
@@ -235,6 +253,7 @@ static lext_status setup(run *x) {
             s = lext_alloc((void **)&x->val_tgt, (size_t)(x->n_val * x->T) * sizeof(int32_t),
                            "validation windows");
     }
+    if (!s) s = lext_alloc((void **)&x->pk_buf, (size_t)x->T + 1, "passkey sample");
     if (!s) s = lext_alloc((void **)&x->inp, (size_t)(x->B * x->T) * sizeof(int32_t), "batch");
     if (!s) s = lext_alloc((void **)&x->tgt, (size_t)(x->B * x->T) * sizeof(int32_t), "batch");
     if (!s) s = lext_ctx_create(x->m, x->B, x->T, true, &x->ctx);
@@ -248,7 +267,7 @@ static lext_status setup(run *x) {
          * an older checkpoint names no machine: nothing to compare */
         snprintf(x->machine_before, sizeof x->machine_before, "%s", ts.machine);
     } else if (!s) {
-        lext_model_init(x->m, o->seed);
+        if (!x->more->init) lext_model_init(x->m, o->seed);
         lext_rng_seed(&x->rng, x->seed ^ SEED_DATA);
     }
     lext_train_state_free(&ts);
@@ -285,6 +304,33 @@ static lext_status setup(run *x) {
     return LEXT_OK;
 }
 
+/* Replaces the first round(passkey B) sequences (at least one) of the batch with passkey
+ * samples of the training length: a prompt of T - 5 bytes, then " " + the key, so the
+ * window's T + 1 bytes end on the answer's last digit. The loss covers every byte (see
+ * README, "lext passkey": the answer alone would be 5 of 256 targets). Drawn from the
+ * run's data generator, so a resumed run draws the same samples. */
+static lext_status mix_passkey(run *x) {
+    if (!(x->passkey > 0)) return LEXT_OK;
+    int64_t nk = llround(x->passkey * (double)x->B);
+    nk = nk < 1 ? 1 : nk > x->B ? x->B : nk;
+    for (int64_t r = 0; r < nk; r++) {
+        lext_passkey_spec sp;
+        lext_passkey_spec_default(&sp);
+        sp.length = x->T - LEXT_PASSKEY_DIGITS;
+        sp.seed = lext_rng_u64(&x->rng);
+        sp.depth = 100.0 * lext_rng_uniform(&x->rng);
+        char key[LEXT_PASSKEY_DIGITS + 1];
+        LEXT_TRY(lext_passkey_make(&sp, x->pk_buf, key));
+        x->pk_buf[sp.length] = ' ';
+        memcpy(x->pk_buf + sp.length + 1, key, LEXT_PASSKEY_DIGITS);
+        for (int64_t t = 0; t < x->T; t++) {
+            x->inp[r * x->T + t] = x->pk_buf[t];
+            x->tgt[r * x->T + t] = x->pk_buf[t + 1];
+        }
+    }
+    return LEXT_OK;
+}
+
 static lext_status loop(run *x) {
     const lext_train_opts *o = x->o;
     const int64_t log_every = o->log_every > 0 ? o->log_every : 1;
@@ -292,6 +338,7 @@ static lext_status loop(run *x) {
     x->t0 = now_s();
     for (int64_t step = x->start; step < x->total; step++) {
         lext_sampler_batch(&x->sampler, &x->rng, x->B, x->inp, x->tgt);
+        LEXT_TRY(mix_passkey(x));
         lext_model_zero_grad(x->m);
         float loss = 0, gnorm = 0;
         lext_status s = lext_forward(x->m, x->ctx, x->inp, x->tgt, x->B, x->T, NULL, &loss);
@@ -330,8 +377,18 @@ static lext_status loop(run *x) {
     return save(x, x->total);
 }
 
-lext_status lext_train(const lext_train_opts *o) {
-    run x = {.o = o};
+void lext_train_more_default(lext_train_more *x) { *x = (lext_train_more){NULL, -1.0}; }
+
+lext_status lext_train(const lext_train_opts *o) { return lext_train_with(o, NULL); }
+
+lext_status lext_train_with(const lext_train_opts *o, const lext_train_more *more) {
+    lext_train_more none;
+    lext_train_more_default(&none);
+    if (!more) more = &none;
+    if (more->init && o->resume)
+        return lext_fail(LEXT_ERR_ARG, "--init starts a new run from a checkpoint's weights; "
+                                       "--resume continues one: give one of them");
+    run x = {.o = o, .more = more};
     lext_status s = setup(&x);
     if (!s) {
         emit(&x, LEXT_TRAIN_START);
@@ -348,5 +405,6 @@ lext_status lext_train(const lext_train_opts *o) {
     lext_free(x.tgt);
     lext_free(x.val_inp);
     lext_free(x.val_tgt);
+    lext_free(x.pk_buf);
     return s;
 }
