@@ -10,5 +10,6 @@ int cmd_plot(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_corpus(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
+int cmd_passkey(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const struct {
     {"eval", cmd_eval, "perplexity by segment length under causal, bca and window masks"},
     {"resolution", cmd_resolution, "expected attention score by distance and resolution R"},
     {"plot", cmd_plot, "draw perplexity against length from eval --json reports (SVG)"},
+    {"passkey", cmd_passkey, "passkey retrieval by length and depth (exact match, digits, log-prob)"},
     {"generate", cmd_generate, "generate bytes from a model with a kv cache"},
     {"corpus", cmd_corpus, "build a corpus of real text with train/valid/test splits"},
     {"experiment", cmd_experiment, "reproduce the paper's comparison: train, evaluate, report"},

@@ -392,3 +392,103 @@ int svg_chart_write(const svg_chart *c, const char *path, char *err, size_t errl
     if (rc) remove(path); /* no half-written picture left behind */
     return rc;
 }
+
+/* ---- heatmaps ------------------------------------------------------------------------------ */
+
+/* red (0) -> yellow (0.5) -> green (1), as the needle-in-a-haystack charts */
+static void heat_colour(double v, char *buf, size_t n) {
+    v = v < 0 ? 0 : v > 1 ? 1 : v;
+    const double r = v < 0.5 ? 220 : 220 - (v - 0.5) * 2 * (220 - 40);
+    const double g = v < 0.5 ? 60 + v * 2 * (200 - 60) : 200 - (v - 0.5) * 2 * (200 - 160);
+    const double b = 60;
+    snprintf(buf, n, "#%02x%02x%02x", (int)r, (int)g, (int)b);
+}
+
+static int heatmap_fprint(const svg_heatmap *h, FILE *f) {
+    const int cw = 44, ch = 22, left = 70, top = 60, gap = 40, legend_w = 70;
+    const int pw = (int)h->nx * cw, ph = (int)h->ny * ch;
+    const int W = left + (int)h->n_panels * (pw + gap) + legend_w, H = top + ph + 70;
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" height=\"%d\" "
+               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"11\">\n"
+               "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
+            W, H, W, H, W, H);
+    fprintf(f, "<text x=\"%d\" y=\"20\" font-size=\"14\" text-anchor=\"middle\">", W / 2);
+    svg_escape(f, h->title ? h->title : "");
+    fprintf(f, "</text>\n");
+    for (size_t p = 0; p < h->n_panels; p++) {
+        const int x0 = left + (int)p * (pw + gap);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">", x0 + pw / 2, top - 22);
+        svg_escape(f, h->panels[p].title ? h->panels[p].title : "");
+        fprintf(f, "</text>\n");
+        for (size_t r = 0; r < h->ny; r++)
+            for (size_t c = 0; c < h->nx; c++) {
+                const double v = h->panels[p].v[r * h->nx + c];
+                const int x = x0 + (int)c * cw, y = top + (int)r * ch;
+                if (!isfinite(v)) {
+                    fprintf(f, "<rect class=\"nocell\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+                               "fill=\"#eeeeee\" stroke=\"white\"/>\n", x, y, cw, ch);
+                    continue;
+                }
+                char col[16];
+                heat_colour(v, col, sizeof col);
+                fprintf(f, "<rect class=\"cell\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+                           "fill=\"%s\" stroke=\"white\"><title>%.0f%%</title></rect>\n",
+                        x, y, cw, ch, col, 100 * v);
+                fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>\n",
+                        x + cw / 2, y + ch / 2 + 4, 100 * v);
+            }
+        for (size_t c = 0; c < h->nx; c++) {
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", x0 + (int)c * cw + cw / 2, top + ph + 16);
+            svg_escape(f, h->x_ticks[c]);
+            fprintf(f, "</text>\n");
+        }
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", x0 + pw / 2, top + ph + 36);
+        svg_escape(f, h->x_label ? h->x_label : "");
+        fprintf(f, "</text>\n");
+        if (p == 0) {
+            for (size_t r = 0; r < h->ny; r++) {
+                fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", x0 - 6, top + (int)r * ch + ch / 2 + 4);
+                svg_escape(f, h->y_ticks[r]);
+                fprintf(f, "</text>\n");
+            }
+            fprintf(f, "<text x=\"14\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 14 %d)\">",
+                    top + ph / 2, top + ph / 2);
+            svg_escape(f, h->y_label ? h->y_label : "");
+            fprintf(f, "</text>\n");
+        }
+    }
+    /* colour scale: 0% at the bottom, 100% at the top */
+    const int lx = W - legend_w + 10, steps = 10;
+    for (int k = 0; k < steps; k++) {
+        char col[16];
+        heat_colour(1.0 - (k + 0.5) / steps, col, sizeof col);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"%d\" fill=\"%s\"/>\n", lx,
+                top + k * ph / steps, ph / steps + 1, col);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\">100%%</text>\n<text x=\"%d\" y=\"%d\">0%%</text>\n",
+            lx + 18, top + 8, lx + 18, top + ph);
+    fprintf(f, "</svg>\n");
+    return 0;
+}
+
+int svg_heatmap_write(const svg_heatmap *h, const char *path, char *err, size_t errlen) {
+    if (!h->nx || !h->ny || !h->n_panels) {
+        snprintf(err, errlen, "nothing to draw");
+        return -1;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = heatmap_fprint(h, f);
+    bool werr = ferror(f) != 0;
+    if (fclose(f) != 0) werr = true;
+    if (!rc && werr) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc) remove(path);
+    return rc;
+}

@@ -72,6 +72,27 @@ int svg_chart_fprint(const svg_chart *c, FILE *f, char *err, size_t errlen);
 /* The same into a new file at path; a write failure names the path. */
 int svg_chart_write(const svg_chart *c, const char *path, char *err, size_t errlen);
 
+/* ---- heatmaps (lext passkey): panels of cells coloured by a value in [0, 1] ---------- */
+
+typedef struct {
+    const char *title; /* the panel's heading (e.g. a mask) */
+    const double *v;   /* (ny, nx) values in [0, 1], row r = y_ticks[r]; NaN: no cell */
+} svg_heat_panel;
+
+typedef struct {
+    const char *title, *x_label, *y_label;
+    const char *const *x_ticks; /* column labels, nx */
+    size_t nx;
+    const char *const *y_ticks; /* row labels, ny, drawn top to bottom */
+    size_t ny;
+    const svg_heat_panel *panels; /* side by side */
+    size_t n_panels;
+} svg_heatmap;
+
+/* Every cell a <rect class="cell"> coloured from red (0) through yellow to green (1), its
+ * value as a percentage inside, and a colour scale. Returns 0, or -1 with err. */
+int svg_heatmap_write(const svg_heatmap *h, const char *path, char *err, size_t errlen);
+
 /* Writes s to f with XML's special characters escaped; control characters and invalid
  * UTF-8 become '?', so any file name or label gives well-formed XML. */
 void svg_escape(FILE *f, const char *s);
