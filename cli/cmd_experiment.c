@@ -98,6 +98,8 @@ typedef struct {
     double sweep_frac;       /* the sweep's runs train this fraction of steps */
     double lr_of[MAX_SCHEMES]; /* the rate each scheme trains with: lr, or the sweep's choice */
     int64_t threads;
+    bool passkey;          /* --passkey: the retrieval section */
+    int64_t passkey_steps; /* fine-tuning steps on the task per scheme (scaled by the budget) */
 } plan;
 
 static void plan_default(plan *p) {
@@ -128,6 +130,8 @@ static void plan_default(plan *p) {
     p->lr = 1e-3;
     p->sweep_frac = 0.25;
     p->budget = 1.0;
+    /* 800 steps of 16 passkey samples: the copy appears after ~250 (xpos, 4 x 128) */
+    p->passkey_steps = 800;
 }
 
 static char *dupstr(const char *s) {
@@ -203,6 +207,13 @@ static int plan_load(plan *p, const char *path) {
                 }
                 p->schemes[p->n_schemes++] = lext_pos_name(kind);
             }
+        } else if (strcmp(k, "passkey") == 0) {
+            if (!cJSON_IsBool(e)) rc = cli_error(cmd, "config %s: 'passkey' must be true or false", path);
+            else p->passkey = cJSON_IsTrue(e);
+        } else if (strcmp(k, "passkey_steps") == 0) {
+            if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble != floor(e->valuedouble))
+                rc = cli_error(cmd, "config %s: 'passkey_steps' must be a whole number >= 1", path);
+            else p->passkey_steps = (int64_t)e->valuedouble;
         } else if (strcmp(k, "sweep_fraction") == 0) {
             if (!cJSON_IsNumber(e) || !(e->valuedouble > 0 && e->valuedouble <= 1))
                 rc = cli_error(cmd, "config %s: 'sweep_fraction' must be in (0, 1]", path);
@@ -673,6 +684,7 @@ typedef struct {
     cJSON *res[MAX_DOMAINS][MAX_SCHEMES][MAX_SEEDS][4][2]; /* resolution length, causal/bca */
     cJSON *sweep[MAX_SCHEMES][MAX_SWEEP];             /* valid split at train_len, causal */
     cJSON *ext[MAX_DOMAINS][MAX_SCHEMES][N_EXT][MAX_SEEDS]; /* rotary models, each ext_methods */
+    cJSON *pk[MAX_SCHEMES][2]; /* passkey of the fine-tuned models: plain masks, yarn (rotary) */
 } results;
 
 static bool is_rotary(const char *scheme) {
@@ -910,6 +922,100 @@ static void table_ext(out2 *o, const plan *p, const results *r, size_t d) {
         char v[64];
         ext_value(v, sizeof v, &ext_methods[k], p->train_len);
         both(o, "- %s: `--attn %s %s %s`\n", ext_methods[k].label, ext_methods[k].mode, ext_methods[k].opt, v);
+    }
+}
+
+/* A passkey report's accuracy for (mode, context L) over its depths: exact match (or, with
+ * digits, the share of digits right); NAN when absent. */
+static double pk_acc(const cJSON *rep, const char *mode, int64_t L, bool digits) {
+    double num = 0, den = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(rep, "cells")) {
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "mode"));
+        if (!m || strcmp(m, mode) || num_of(c, "length") != (double)L) continue;
+        const double t = num_of(c, "trials");
+        num += digits ? num_of(c, "digit_accuracy") * t : num_of(c, "exact");
+        den += t;
+    }
+    return den > 0 ? num / den : NAN;
+}
+
+/* Retrieval: the models fine-tuned on passkey samples, by length and mask, and what the
+ * perplexity table and this one say together, a sentence per scheme. */
+static void table_passkey(out2 *o, const plan *p, const results *r) {
+    both(o, "\n### Retrieval: passkey by length\n\n");
+    if (!p->passkey) {
+        both(o, "Left out of this run. `lext experiment --passkey` (or `\"passkey\": true` in the "
+                "config) fine-tunes each model on passkey retrieval (%lld steps at this budget) and "
+                "tests it by length and depth with every mask: about 2.5 minutes per scheme on 2 "
+                "cores.\n",
+             (long long)p->passkey_steps);
+        return;
+    }
+    const int64_t Lmax = p->lengths[p->n_lengths - 1];
+    both(o, "Each model of the tables above (%s, seed %lld), fine-tuned for %lld steps on passkey "
+            "samples of the training length (`lext train --init MODEL --task passkey:1`: only the "
+            "answer scored), then tested with %s-byte contexts: the reference's prompt "
+            "(epfml/landmark-attention), keys at depths 0, 25, 50, 75 and 100%% of the filler, 10 "
+            "prompts each, the same prompts for every model and mask. Cells: greedy exact match, %% "
+            "of the 50 prompts at that length [%% of digits right, teacher-forced; chance 10%%]. At "
+            "the training length the template leaves 4 bytes of filler, so training shows the key "
+            "only about 100 bytes before the question.\n\n| model | mask |",
+         p->dom[0].name, (long long)p->seed, (long long)p->passkey_steps, "1x to 16x");
+    for (size_t li = 0; li < p->n_lengths; li++)
+        both(o, " %lld (%gx) |", (long long)p->lengths[li], (double)p->lengths[li] / (double)p->train_len);
+    both(o, "\n|---|---|");
+    for (size_t li = 0; li < p->n_lengths; li++) both(o, "---|");
+    both(o, "\n");
+    static const char *const masks[] = {"causal", "bca", "window"};
+    for (size_t si = 0; si < p->n_schemes; si++)
+        for (int k = 0; k < 4; k++) {
+            const cJSON *rep = r->pk[si][k == 3];
+            if (!rep || (k == 3 && !is_rotary(p->schemes[si]))) continue;
+            const char *mode = k == 3 ? "causal" : masks[k];
+            both(o, "| %s | %s |", p->schemes[si], k == 3 ? "causal + yarn" : mode);
+            for (size_t li = 0; li < p->n_lengths; li++)
+                both(o, " %.0f [%.0f] |", 100 * pk_acc(rep, mode, p->lengths[li], false),
+                     100 * pk_acc(rep, mode, p->lengths[li], true));
+            both(o, "\n");
+        }
+    both(o, "\nHeatmaps (length x depth, per mask):");
+    for (size_t si = 0; si < p->n_schemes; si++) {
+        if (!r->pk[si][0]) continue;
+        char id[96];
+        model_id(id, sizeof id, p, 0, si, 0);
+        both(o, " [%s](%s-passkey.svg)", p->schemes[si], id);
+        if (r->pk[si][1]) both(o, " [%s + yarn](%s-passkey-yarn.svg)", p->schemes[si], id);
+    }
+    both(o, "\n\nPerplexity and retrieval together:\n\n");
+    for (size_t si = 0; si < p->n_schemes; si++) {
+        const cJSON *rep = r->pk[si][0];
+        if (!rep) continue;
+        family f = fam_of(p, r->eval[0][si]);
+        const double gc = fam_ppl(f, Lmax, "causal") / fam_ppl(f, p->train_len, "causal");
+        const double gb = fam_ppl(f, Lmax, "bca") / fam_ppl(f, p->train_len, "bca");
+        const double a1 = pk_acc(rep, "causal", p->train_len, false), ac = pk_acc(rep, "causal", Lmax, false);
+        const double ab = pk_acc(rep, "bca", Lmax, false), aw = pk_acc(rep, "window", Lmax, false);
+        /* depth 100: the key just before the question, inside every mask's reach */
+        double near = 0, nt = 0;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(rep, "cells")) {
+            const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "mode"));
+            if (m && !strcmp(m, "bca") && num_of(c, "length") == (double)Lmax && num_of(c, "depth") == 100)
+                near += num_of(c, "exact"), nt += num_of(c, "trials");
+        }
+        both(o, "- **%s**: perplexity at %gx is %.2fx its 1x value with causal attention and %.2fx "
+                "with bca; passkey exact match %.0f%% at 1x, %.0f%% at %gx with causal attention, "
+                "%.0f%% with bca and %.0f%% with the window (bca with the key at depth 100, next to "
+                "the question: %.0f%%). %s\n",
+             p->schemes[si], (double)Lmax / (double)p->train_len, gc, gb, 100 * a1, 100 * ac,
+             (double)Lmax / (double)p->train_len, 100 * ab, 100 * aw, nt > 0 ? 100 * near / nt : NAN,
+             gb < 1.05 && ab < 0.5 * a1
+                 ? "Level perplexity with bca here does not mean the long context is used: the key is "
+                   "out of reach past the block."
+                 : ac >= 0.5 * a1 && a1 > 0
+                 ? "Retrieval holds past the training length with full attention."
+                 : "Retrieval does not survive past the training length.");
     }
 }
 
@@ -1346,6 +1452,7 @@ static int write_report(const plan *p, const results *r, bool shared_lr, const c
         table_ext(&o, p, r, d);
         table_res(&o, p, r, d);
     }
+    table_passkey(&o, p, r);
     table_cross(&o, p, r);
     fprintf(md, "\n## Pictures\n\n");
     for (size_t d = 0; d < p->n_dom; d++)
@@ -1559,7 +1666,7 @@ int cmd_experiment(int argc, char **argv) {
                *long_s = NULL;
     int64_t threads = 0, seeds = 0;
     double sweep_frac = 0;
-    bool fresh = false;
+    bool fresh = false, passkey = false;
     cli_opt opts[] = {
         {"--out", OPT_STR, &out, 0, 0, "results directory [results]", 0},
         {"--corpus", OPT_STR, &corpus, 0, 0, "pydoc, linux, both (= pydoc,linux), a corpus directory, or two of these as A,B: each trains its models, A's are also tested on B; corpora/NAME is built when missing [pydoc]", 0},
@@ -1570,6 +1677,7 @@ int cmd_experiment(int argc, char **argv) {
         {"--long", OPT_STR, &long_s, 0, 0, "lengths for bca and window only, past the table's [16384]; none: skip", 0},
         {"--config", OPT_STR, &config, 0, 0, "a JSON file naming other schemes, lengths, model shape, steps, corpus", 0},
         {"--fresh", OPT_FLAG, &fresh, 0, 0, "redo every step, even those already complete", 0},
+        {"--passkey", OPT_FLAG, &passkey, 0, 0, "also fine-tune each model on passkey retrieval and test it by length and depth (about 2.5 minutes per scheme on 2 cores)", 0},
         {"--threads", OPT_INT, &threads, 1, 4096, "threads [all cores]", 0},
     };
     int rc = cli_parse(cmd, "[options]", argc, argv, opts, sizeof opts / sizeof *opts, NULL, 0, NULL);
@@ -1595,6 +1703,13 @@ int cmd_experiment(int argc, char **argv) {
     p.threads = threads;
     p.steps = (int64_t)llround((double)p.steps * p.budget);
     if (p.steps < 1) p.steps = 1;
+    if (passkey) p.passkey = true;
+    p.passkey_steps = (int64_t)llround((double)p.passkey_steps * p.budget);
+    if (p.passkey_steps < 1) p.passkey_steps = 1;
+    if (p.passkey && p.train_len - LEXT_PASSKEY_DIGITS < lext_passkey_min_length())
+        return cli_error(cmd, "--passkey needs a training length of at least %lld (the passkey "
+                              "template and its answer), not %lld",
+                         (long long)(lext_passkey_min_length() + LEXT_PASSKEY_DIGITS), (long long)p.train_len);
     for (size_t i = 0; i < p.n_lengths; i++)
         if (p.lengths[i] < 2) return cli_error(cmd, "lengths must be >= 2");
     for (size_t i = 0; i < p.n_long; i++)
@@ -1644,6 +1759,7 @@ int cmd_experiment(int argc, char **argv) {
     r.n_steps = (int)(n_corpora + 2 * p.n_schemes * p.n_sweep +
                       models * (2 + (p.n_long ? 1 : 0) + n_res_runs) +
                       p.n_dom * n_rot * (size_t)p.seeds * N_EXT +
+                      (p.passkey ? 2 * p.n_schemes + n_rot : 0) +
                       (p.n_dom > 1 ? p.n_schemes * (size_t)p.seeds : 0) + p.n_dom);
     printf("lext experiment: %zu schemes x %lld seed%s%s%s, %lld steps each (budget %gx), lengths %s, "
            "results in %s\n",
@@ -1762,6 +1878,51 @@ int cmd_experiment(int argc, char **argv) {
                     rc = run_step(&r, what, a.v, log, done);
                     args_free(&a);
                 }
+    /* retrieval (--passkey): each model of the first corpus and seed fine-tuned on passkey
+     * samples of the training length, then tested by length and depth with every mask, and
+     * with yarn for rope and xpos. Learned positions cannot reach past the training length. */
+    for (size_t si = 0; !rc && p.passkey && si < p.n_schemes; si++) {
+        if (strcmp(p.schemes[si], "learned") == 0) continue;
+        model_id(id, sizeof id, &p, 0, si, 0);
+        char base[1200], pk[1200], what[512];
+        snprintf(base, sizeof base, "%s/models/%s.safetensors", p.out, id);
+        snprintf(pk, sizeof pk, "%s/models/%s-passkey.safetensors", p.out, id);
+        lext_config pc;
+        bool has_tr = false;
+        int64_t pk_step = -1;
+        const bool pk_done = !fresh && !trained[0][si][0] &&
+                             lext_checkpoint_read_config(pk, &pc, &has_tr, &pk_step) == LEXT_OK &&
+                             has_tr && pk_step == p.passkey_steps;
+        arg(&a, "lext"), arg(&a, "train"), arg(&a, "--init"), arg(&a, "%s", base);
+        arg(&a, "--data"), arg(&a, "%s/train", p.dom[0].dir);
+        arg(&a, "--task"), arg(&a, "passkey:1");
+        arg(&a, "--steps"), arg(&a, "%lld", (long long)p.passkey_steps);
+        arg(&a, "--batch"), arg(&a, "%lld", (long long)p.batch);
+        arg(&a, "--lr"), arg(&a, "3e-3"), arg(&a, "--warmup"), arg(&a, "50");
+        arg(&a, "--seed"), arg(&a, "%lld", (long long)p.seed);
+        arg(&a, "--log-every"), arg(&a, "%lld", (long long)(p.passkey_steps / 20 > 0 ? p.passkey_steps / 20 : 1));
+        arg(&a, "--out"), arg(&a, "%s", pk);
+        if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
+        snprintf(what, sizeof what, "fine-tuning %s on passkey retrieval (%lld steps)", id, (long long)p.passkey_steps);
+        snprintf(log, sizeof log, "%s/logs/train-%s-passkey.log", p.out, id);
+        rc = run_step(&r, what, a.v, log, pk_done);
+        args_free(&a);
+        for (int v = 0; !rc && v < (is_rotary(p.schemes[si]) ? 2 : 1); v++) {
+            snprintf(json, sizeof json, "%s/eval/%s-passkey%s.json", p.out, id, v ? "-yarn" : "");
+            arg(&a, "lext"), arg(&a, "passkey"), arg(&a, "--model"), arg(&a, "%s", pk);
+            arg(&a, "--lengths"), arg(&a, "%s", lengths);
+            arg(&a, "--depths"), arg(&a, "0,25,50,75,100"), arg(&a, "--trials"), arg(&a, "10");
+            arg(&a, "--attn"), arg(&a, "%s", v ? "causal" : "causal,bca,window");
+            if (v) arg(&a, "--rope-scaling"), arg(&a, "yarn");
+            arg(&a, "--json"), arg(&a, "%s", json);
+            arg(&a, "--svg"), arg(&a, "%s/%s-passkey%s.svg", p.out, id, v ? "-yarn" : "");
+            if (p.threads) arg(&a, "--threads"), arg(&a, "%lld", (long long)p.threads);
+            snprintf(what, sizeof what, "passkey retrieval of %s%s at %s", id, v ? " under yarn" : "", lengths);
+            snprintf(log, sizeof log, "%s/logs/passkey-%s%s.log", p.out, id, v ? "-yarn" : "");
+            rc = run_step(&r, what, a.v, log, pk_done && json_ok(json));
+            args_free(&a);
+        }
+    }
     /* attention resolution */
     for (size_t d = 0; !rc && d < p.n_dom; d++)
         for (size_t si = 0; !rc && si < p.n_schemes; si++)
@@ -1839,6 +2000,14 @@ int cmd_experiment(int argc, char **argv) {
                         res->res[d][si][q][k][m] = read_json(json);
                     }
             }
+    for (size_t si = 0; p.passkey && si < p.n_schemes; si++) {
+        if (strcmp(p.schemes[si], "learned") == 0) continue;
+        model_id(id, sizeof id, &p, 0, si, 0);
+        for (int v = 0; v < (is_rotary(p.schemes[si]) ? 2 : 1); v++) {
+            snprintf(json, sizeof json, "%s/eval/%s-passkey%s.json", p.out, id, v ? "-yarn" : "");
+            if (!(res->pk[si][v] = read_json(json))) rc = cli_error(cmd, "cannot read %s", json);
+        }
+    }
     static char corpus_info[MAX_DOMAINS][2048];
     for (size_t d = 0; d < p.n_dom; d++) {
         cJSON *cj = read_json(corpus_json[d]);
@@ -1873,8 +2042,10 @@ int cmd_experiment(int argc, char **argv) {
                 for (int m = 0; m < N_EXT; m++) cJSON_Delete(res->ext[d][si][m][q]);
                 for (size_t k = 0; k < 4; k++) cJSON_Delete(res->res[d][si][q][k][0]), cJSON_Delete(res->res[d][si][q][k][1]);
             }
-    for (size_t si = 0; si < MAX_SCHEMES; si++)
+    for (size_t si = 0; si < MAX_SCHEMES; si++) {
         for (size_t k = 0; k < MAX_SWEEP; k++) cJSON_Delete(res->sweep[si][k]);
+        cJSON_Delete(res->pk[si][0]), cJSON_Delete(res->pk[si][1]);
+    }
     free(res);
     return rc;
 }

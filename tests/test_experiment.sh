@@ -81,6 +81,7 @@ assert len(claims) == 7, claims
 for c in claims:
     assert re.search(r\"\\*\\*(holds|fails|not resolved at this budget)\\*\\* \\(.*\\[[0-9.]+, [0-9.]+\\]\", c), c
 " "$tmp/res/REPORT.md"'
+check "REPORT.md says the retrieval section was left out, and how to run it" 'grep -q "### Retrieval: passkey by length" "$tmp/res/REPORT.md" && grep -q "Left out of this run. .lext experiment --passkey" "$tmp/res/REPORT.md"'
 check "REPORT.md lists the exact commands" 'grep -q "^lext train --data" "$tmp/res/REPORT.md" && grep -q "^lext eval --model" "$tmp/res/REPORT.md"'
 check "five models, five eval reports, five at the long lengths, 2 x 8 under context extension" '[ $(ls "$tmp/res/models" | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/*.json | wc -l) -eq 26 ] && [ $(ls "$tmp/res/eval"/*-long.json | wc -l) -eq 5 ] && [ $(ls "$tmp/res/eval"/{rope,xpos}-ext-{linear,ntk,dynamic-ntk,yarn,self-extend,rerope,sinks,lambda}.json | wc -l) -eq 16 ]'
 check "the context-extension table: rope and xpos, ten rows each, every cell an interval, a best per length past 1x" \
@@ -233,8 +234,10 @@ echo '{"schemes": ["rope"], "stepz": 3}' > "$tmp/bad1.json"
 echo '{"schemes": ["warp"]}' > "$tmp/bad2.json"
 echo '{"steps": -1}' > "$tmp/bad3.json"
 echo 'not json' > "$tmp/bad4.json"
-want=("" "unknown key 'stepz'" "unknown position scheme 'warp'" "'steps' must be an integer" "is not a JSON object")
-for b in 1 2 3 4; do
+echo '{"passkey": 1}' > "$tmp/bad5.json"
+want=("" "unknown key 'stepz'" "unknown position scheme 'warp'" "'steps' must be an integer" "is not a JSON object"
+      "'passkey' must be true or false")
+for b in 1 2 3 4 5; do
     err=$($LEXT experiment --config "$tmp/bad$b.json" --corpus "$tmp/corpus" --out "$tmp/bad" 2>&1 >/dev/null); rc=$?
     check "bad config $b is refused naming the problem (${want[$b]})" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qF -- "${want[$b]}" <<<"$err"'
 done
@@ -258,10 +261,12 @@ check "a bad --budget is refused" '[ $rc -ne 0 ] && echo "$err" | grep -q "budge
 # bad --seeds, --lr-sweep, --sweep-fraction, --long and --corpus values are refused by name
 bad_opts=("--seeds 0" "--seeds 99" "--lr-sweep abc" "--lr-sweep 1e-3,1e-3" "--lr-sweep ,"
           "--sweep-fraction 0.5" "--lr-sweep 1e-3 --sweep-fraction 2" "--long 8" "--long x"
-          "--corpus ''" "--corpus a,b,c" "--corpus $tmp/corpus,$tmp/nowhere" "--corpus $tmp/corpus,$tmp/corpus")
+          "--corpus ''" "--corpus a,b,c" "--corpus $tmp/corpus,$tmp/nowhere" "--corpus $tmp/corpus,$tmp/corpus"
+          "--passkey")
 bad_msgs=("--seeds" "--seeds" "--lr-sweep: 'abc'" "given twice" "--lr-sweep"
           "--sweep-fraction applies to --lr-sweep" "--sweep-fraction" "exceed the training length" "--long"
-          "--corpus" "at most 2 corpora" "holds no corpus" "both corpora are named")
+          "--corpus" "at most 2 corpora" "holds no corpus" "both corpora are named"
+          "--passkey needs a training length of at least 252")
 for i in "${!bad_opts[@]}"; do
     err=$(eval "$LEXT experiment --config \"$tmp/tiny.json\" --out \"$tmp/badopt\" ${bad_opts[$i]}" 2>&1 >/dev/null); rc=$?
     check "experiment ${bad_opts[$i]}: refused naming the problem" \
