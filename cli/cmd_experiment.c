@@ -955,7 +955,7 @@ static void table_passkey(out2 *o, const plan *p, const results *r) {
     const int64_t Lmax = p->lengths[p->n_lengths - 1];
     both(o, "Each model of the tables above (%s, seed %lld), fine-tuned for %lld steps on passkey "
             "samples of the training length (`lext train --init MODEL --task passkey:1`: only the "
-            "answer scored), then tested with %s-byte contexts: the reference's prompt "
+            "answer scored), then tested with contexts of %s the training length: the reference's prompt "
             "(epfml/landmark-attention), keys at depths 0, 25, 50, 75 and 100%% of the filler, 10 "
             "prompts each, the same prompts for every model and mask. Cells: greedy exact match, %% "
             "of the 50 prompts at that length [%% of digits right, teacher-forced; chance 10%%]. At "
