@@ -84,6 +84,20 @@ else
   $(error BLAS must be onednn or openblas, not '$(BLAS)')
 endif
 
+# MPI (OpenMPI's mpicc): `mpirun -np P lext train` trains data-parallel (cli/parallel.c).
+# Detected like OpenMP, for the CLI only (the library takes the exchange as lext_comm);
+# MPI=0 builds without it, and a launch with more ranks is then refused with a message.
+ifneq ($(MPI),0)
+  MPI_CFLAGS := $(shell mpicc -showme:compile 2>/dev/null)
+  MPI_LIBS   := $(shell mpicc -showme:link 2>/dev/null)
+  ifneq ($(MPI_LIBS),)
+    CLI_MPI := -DLEXT_MPI $(MPI_CFLAGS)
+    $(info lext: MPI found (mpirun -np P lext train))
+  else
+    MPI_LIBS :=
+  endif
+endif
+
 LIB_SRC  := $(wildcard src/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
@@ -111,8 +125,11 @@ $(BUILD)/src/%.o: src/%.c include/lext.h $(wildcard src/*.h) | $(BUILD)/src
 $(BUILD)/cli/%.o: cli/%.c include/lext.h $(wildcard cli/*.h) | $(BUILD)/cli
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Icli -c $< -o $@
 
+$(BUILD)/cli/parallel.o: cli/parallel.c include/lext.h $(wildcard cli/*.h) | $(BUILD)/cli
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Icli $(CLI_MPI) -c $< -o $@
+
 $(BIN): $(CLI_OBJ) $(BUILD)/liblext.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/liblext.a | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Itests $< $(BUILD)/liblext.a -o $@ $(LDFLAGS) $(LDLIBS)

@@ -2,6 +2,7 @@
 #include "args.h"
 #include "commands.h"
 #include "lext.h"
+#include "parallel.h"
 #include "trainopts.h"
 
 #include <math.h>
@@ -21,6 +22,7 @@ typedef struct {
     bool tty;
     bool line_open; /* a \r progress line is on screen */
     const char *out; /* the checkpoint path */
+    bool quiet;      /* a rank other than 0: rank 0 reports for all */
 } display;
 
 static void end_line(display *d) {
@@ -30,6 +32,7 @@ static void end_line(display *d) {
 
 static void report(const lext_train_report *r, void *user) {
     display *d = user;
+    if (d->quiet) return;
     char el[32], eta[32], tps[32];
     switch (r->event) {
     case LEXT_TRAIN_START: {
@@ -102,7 +105,7 @@ int cmd_train(int argc, char **argv) {
     train_args_init(&a);
     int rc = cli_parse(cmd, "--data PATH [options]", argc, argv, a.opts, a.n_opts, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
-    display d = {is_tty(STDOUT_FILENO), false, NULL};
+    display d = {is_tty(STDOUT_FILENO), false, NULL, false};
     lext_train_opts o;
     lext_train_more more;
     rc = train_args_apply(&a, d.tty, &o, &more);
@@ -118,8 +121,23 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* under mpirun: every rank trains, rank 0 reports and writes the checkpoints */
+    cli_mpi par;
+    if (cli_mpi_start(cmd, &par, a.timeout)) return 1;
+    if (par.comm.size > 1) more.comm = &par.comm;
+    d.quiet = par.comm.rank != 0;
+    if (par.comm.size > 1 && !d.quiet)
+        printf("data-parallel over %d ranks (the exchange sums in rank order; --timeout %g s)\n",
+               par.comm.size, a.timeout);
     lext_status s = lext_train_with(&o, &more);
     end_line(&d);
-    if (s) return cli_lib_error(cmd, "training failed");
-    return 0;
+    int status = 0;
+    if (s) {
+        char what[64];
+        snprintf(what, sizeof what, par.comm.size > 1 ? "training failed on rank %d" : "training failed",
+                 par.comm.rank);
+        status = cli_lib_error(cmd, what);
+    }
+    cli_mpi_finish(&par, status);
+    return status;
 }

@@ -11,6 +11,7 @@ void train_args_init(train_args *a) {
     a->out = "model.safetensors";
     a->layers = 4, a->heads = 4, a->dim = 256, a->train_len = 256, a->batch = 16, a->steps = 1000;
     a->warmup = -1, a->val_batches = 8, a->seed = 1;
+    a->timeout = 600;
     a->lr = 3e-4, a->min_lr = 0.1, a->wd = 0.01, a->clip = 1.0, a->b1 = 0.9, a->b2 = 0.98,
     a->eps = 1e-6;
     a->gamma = 0.4, a->scale_base = 512, a->rope_base = 10000;
@@ -54,6 +55,10 @@ void train_args_init(train_args *a) {
         {"--precision", OPT_STR, &a->precision, 0, 0,
          "matrix products: fp32, or bf16 (fp32 master weights) [fp32; on resume the checkpoint's]", 0},
         {"--threads", OPT_INT, &a->threads, 1, 4096, "threads [all cores]", 0},
+        {"--accum", OPT_INT, &a->accum, 1, 1 << 20,
+         "micro-batches per rank per step: batch / (accum x ranks) sequences each [1; on resume the checkpoint's]", 0},
+        {"--timeout", OPT_NUM, &a->timeout, 0, 1e9,
+         "with mpirun: end the job when a rank waits longer than this many seconds for the others, 0 = never [600]", 0},
     };
     _Static_assert(sizeof opts / sizeof *opts <= TRAIN_MAX_OPTS, "raise TRAIN_MAX_OPTS");
     a->n_opts = sizeof opts / sizeof *opts;
@@ -182,6 +187,7 @@ int train_args_apply(const train_args *a, bool tty, lext_train_opts *o, lext_tra
     lext_train_opts_default(o);
     lext_train_more_default(more);
     if (a->task && parse_task(cmd, a->task, &more->passkey)) return 1;
+    more->accum = given(a, "--accum") ? a->accum : 0;
     if (a->init && a->resume)
         return cli_error(cmd, "--init starts a new run from a checkpoint's weights and --resume "
                               "continues one: give one of them");

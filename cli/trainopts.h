@@ -13,12 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRAIN_MAX_OPTS 40
+#define TRAIN_MAX_OPTS 44
 
 typedef struct {
     const char *pos, *precision, *data, *val, *out, *resume, *init, *task;
     int64_t layers, heads, dim, ffn, train_len, batch, steps;
     int64_t warmup, eval_every, save_every, stop_after, log_every, val_batches, seed, threads;
+    int64_t accum;
+    double timeout;
     double lr, min_lr, wd, clip, b1, b2, eps, gamma, scale_base, rope_base;
     bool untied, embed_scale;
     cli_opt opts[TRAIN_MAX_OPTS]; /* point into this struct: never copy it */

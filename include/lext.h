@@ -792,6 +792,18 @@ LEXT_API void lext_train_opts_default(lext_train_opts *o);
  * stays the last good one) and fails with LEXT_ERR_NUMERIC, naming the step. */
 LEXT_API lext_status lext_train(const lext_train_opts *o);
 
+/* Data-parallel training over several processes (`mpirun -np P lext train`): the library
+ * stays free of MPI; the caller passes the exchange. sum_f32 and sum_f64 sum n values over
+ * the ranks IN RANK ORDER (((x_0 + x_1) + x_2) + ...), leaving the same bits on every rank;
+ * barrier waits for every rank. Each returns LEXT_OK or an error. */
+typedef struct {
+    int rank, size;
+    lext_status (*sum_f32)(float *buf, size_t n, void *user);
+    lext_status (*sum_f64)(double *buf, size_t n, void *user);
+    lext_status (*barrier)(void *user);
+    void *user;
+} lext_comm;
+
 /* Options beyond lext_train_opts (a struct of its own: that one's layout is part of the ABI). */
 typedef struct {
     /* A fresh run from this checkpoint's weights and architecture (o->model is ignored):
@@ -801,6 +813,17 @@ typedef struct {
      * length (README, "lext passkey"; at least one sequence when > 0); saved with the
      * training state. -1: 0 for a fresh run, the checkpoint's on resume. [-1] */
     double passkey;
+    /* Gradient accumulation: each step's batch (o->batch windows, drawn from (seed, step)
+     * alone, whatever the number of ranks or where the run resumed) is cut into
+     * n = accum x ranks micro-batches of batch / n windows; rank r computes micro-batches
+     * r, r + P, ..., each gradient from zero; gradients and losses are summed raw, in the
+     * order sum over ranks of (sum over the rank's micro-batches, in order), and scaled once
+     * by the global target count. So P ranks equal one process with accum P bit for bit
+     * (both sum g_0 + g_1 + ... in order). 0 with one rank: lext_train's single-batch path
+     * (its own data order). On resume, 0 keeps the checkpoint's number of micro-batches
+     * (accum = that / ranks). [0] */
+    int64_t accum;
+    const lext_comm *comm; /* NULL: one process [NULL] */
 } lext_train_more;
 
 LEXT_API void lext_train_more_default(lext_train_more *x);

@@ -111,6 +111,7 @@ static cJSON *train_json(const lext_train_state *ts, const lext_model *m) {
     bool ok = j && add_item(j, "step", int_exact(ts->step));
     /* the training data's passkey share (absent: none, as in older checkpoints) */
     if (ok && m->train_passkey > 0) ok = add_item(j, "task_passkey", num_exact(m->train_passkey));
+    if (ok && m->train_micro > 0) ok = add_item(j, "micro_batches", int_exact(m->train_micro));
     cJSON *rng = ok ? cJSON_AddArrayToObject(j, "rng") : NULL;
     ok = rng != NULL;
     for (int i = 0; ok && i < 4; i++) { /* u64 as hex: JSON numbers are doubles */
@@ -685,17 +686,24 @@ static lext_status parse_train(const st_file *f, lext_train_state *ts, bool *has
     return LEXT_OK;
 }
 
-/* lext_train's "task_passkey" (a share in 0..1; absent: 0) */
-static lext_status parse_task(const st_file *f, double *passkey) {
+/* lext_train's "task_passkey" (a share in 0..1; absent: 0) and "micro_batches" (>= 1;
+ * absent: 0, one batch per step) */
+static lext_status parse_task(const st_file *f, double *passkey, int64_t *micro) {
     lext_status s = LEXT_OK;
     cJSON *j = st_meta(f, "lext_train", &s);
     if (s || !j) return s;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "task_passkey");
+    const cJSON *mb = cJSON_GetObjectItemCaseSensitive(j, "micro_batches");
     bool ok = !t || (cJSON_IsNumber(t) && t->valuedouble > 0 && t->valuedouble <= 1);
     *passkey = t && ok ? t->valuedouble : 0.0;
+    *micro = 0;
+    bool okm = !mb || (get_i64(j, "micro_batches", micro) && *micro >= 1);
     cJSON_Delete(j);
     if (!ok)
         return lext_fail(LEXT_ERR_FORMAT, "checkpoint %s: 'task_passkey' must be a share in (0, 1]",
+                         f->path);
+    if (!okm)
+        return lext_fail(LEXT_ERR_FORMAT, "checkpoint %s: 'micro_batches' must be an integer >= 1",
                          f->path);
     return LEXT_OK;
 }
@@ -759,9 +767,10 @@ static lext_status load(st_file *f, lext_model **out, lext_train_state *ts, bool
     bool has = false;
     lext_train_state tmp = {0};
     double tmp_passkey = 0.0;
+    int64_t tmp_micro = 0;
     if (!s && ts) {
         s = parse_train(f, &tmp, &has);
-        if (!s && has) s = parse_task(f, &tmp_passkey);
+        if (!s && has) s = parse_task(f, &tmp_passkey, &tmp_micro);
         if (!s && has) {
             const int64_t np = (int64_t)m->num_params;
             const void *mm = st_tensor(f, "optimizer.m", 1, &np, &s);
@@ -791,6 +800,7 @@ static lext_status load(st_file *f, lext_model **out, lext_train_state *ts, bool
     if (has) *ts = tmp;
     if (has_train) *has_train = has;
     m->train_passkey = has ? tmp_passkey : 0.0;
+    m->train_micro = has ? tmp_micro : 0;
     *out = m;
     return LEXT_OK;
 }

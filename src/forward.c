@@ -349,6 +349,7 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
         int64_t count = 0;
         double sum = xent_forward(ctx->losses, ctx->logits, targets, N, V, &count);
         ctx->n_targets = count;
+        ctx->loss_sum = sum;
         float mean = count > 0 ? (float)(sum / (double)count) : 0.0f;
         if (loss) *loss = mean;
         if (!isfinite(mean))
@@ -360,7 +361,13 @@ lext_status lext_forward(lext_model *m, lext_ctx *ctx, const int32_t *tokens,
 
 /* ---- backward -------------------------------------------------------------------------- */
 
+double ctx_loss_sum(const lext_ctx *ctx) { return ctx->loss_sum; }
+
 lext_status lext_backward(lext_model *m, lext_ctx *ctx) {
+    return backward_scaled(m, ctx, ctx->n_targets > 0 ? 1.0f / (float)ctx->n_targets : 0.0f);
+}
+
+lext_status backward_scaled(lext_model *m, lext_ctx *ctx, float scale) {
     if (!ctx->training) return lext_fail(LEXT_ERR_ARG, "backward needs a training workspace");
     if (!ctx->have_forward)
         return lext_fail(LEXT_ERR_ARG, "backward needs a preceding forward with targets");
@@ -377,7 +384,7 @@ lext_status lext_backward(lext_model *m, lext_ctx *ctx) {
     const model_tensors *w = &m->w, *g = &m->g;
 
     memset(ctx->dlogits, 0, (size_t)(N * V) * sizeof(float));
-    xent_backward(ctx->dlogits, ctx->logits, ctx->targets, N, V, 1.0f / (float)ctx->n_targets);
+    xent_backward(ctx->dlogits, ctx->logits, ctx->targets, N, V, scale);
     memset(ctx->dln, 0, (size_t)(N * D) * sizeof(float));
     mm_backward(ctx, ctx->dln, g->lm_head, NULL, ctx->dlogits, ctx->lnf, w->lm_head, N, D, V);
     memset(ctx->dres, 0, (size_t)(N * D) * sizeof(float));

@@ -40,6 +40,8 @@ struct lext_model {
     lext_attn_ext attn_ext;         /* sinks, self-extend, rerope at inference (none) */
     double train_passkey;           /* training's passkey share (lext_train_more), saved with
                                        the training state as "task_passkey" */
+    int64_t train_micro;            /* micro-batches per step (0: one batch), saved as
+                                       "micro_batches" */
 };
 
 /* Activations of one layer; in an inference workspace every layer shares one set. */
@@ -91,6 +93,12 @@ struct lext_ctx {
     int64_t B, T, n_targets;
     lext_attn attn;
     bool have_forward;
+    double loss_sum; /* the last forward's summed loss over its targets (nats) */
 };
+
+/* lext_backward with the loss gradient scaled by `scale` instead of 1 / targets (1: the
+ * gradient of the summed loss, for accumulation over micro-batches). */
+lext_status backward_scaled(lext_model *m, lext_ctx *ctx, float scale);
+double ctx_loss_sum(const lext_ctx *ctx);
 
 #endif

@@ -72,6 +72,11 @@ typedef struct {
     const lext_train_more *more;
     double passkey;  /* share of each batch replaced by passkey samples */
     uint8_t *pk_buf; /* (T + 1) one sample */
+    /* micro-batches (lext_train_more.accum): n_micro per step, b sequences each, this
+     * rank's are r, r + P, ...; n_micro 0: the single-batch path */
+    int64_t n_micro, mb;
+    int rank, size;
+    float *gacc; /* (num_params) the step's gradient sum over micro-batches */
 } run;
 
 static void emit(run *x, lext_train_event ev) {
@@ -91,7 +96,14 @@ static lext_status save(run *x, int64_t step) {
     snprintf(ts.data_path, sizeof ts.data_path, "%s", x->data_path);
     ts.m = lext_optim_m(x->opt);
     ts.v = lext_optim_v(x->opt);
-    LEXT_TRY(lext_checkpoint_save(x->o->out, x->m, &ts));
+    /* with ranks: rank 0 writes (every rank holds the same state), the others wait for it */
+    const lext_comm *cm = x->more->comm;
+    lext_status s = x->rank == 0 ? lext_checkpoint_save(x->o->out, x->m, &ts) : LEXT_OK;
+    if (cm && cm->size > 1 && cm->barrier) {
+        lext_status b = cm->barrier(cm->user);
+        if (!s) s = b;
+    }
+    LEXT_TRY(s);
     x->last_saved = x->o->out;
     x->last_saved_step = step;
     x->r.path = x->o->out;
@@ -102,8 +114,8 @@ static lext_status save(run *x, int64_t step) {
 static lext_status validate(run *x) {
     double sum = 0;
     int64_t count = 0;
-    for (int64_t i = 0; i < x->n_val; i += x->B) {
-        int64_t b = x->n_val - i < x->B ? x->n_val - i : x->B;
+    for (int64_t i = 0; i < x->n_val; i += x->mb) { /* as many per forward as the workspace takes */
+        int64_t b = x->n_val - i < x->mb ? x->n_val - i : x->mb;
         float loss;
         LEXT_TRY(lext_forward(x->m, x->ctx, x->val_inp + i * x->T, x->val_tgt + i * x->T, b, x->T,
                               NULL, &loss));
@@ -213,6 +225,25 @@ static lext_status setup(run *x) {
         return lext_fail(LEXT_ERR_CONFIG, "the passkey share of a batch must be in 0..1, got %g",
                          x->passkey);
     x->m->train_passkey = x->passkey; /* saved with the training state */
+    /* micro-batches: accum x ranks, or on resume the checkpoint's count */
+    const lext_comm *cm = x->more->comm;
+    x->rank = cm ? cm->rank : 0;
+    x->size = cm ? cm->size : 1;
+    if (x->size < 1 || x->rank < 0 || x->rank >= x->size)
+        return lext_fail(LEXT_ERR_ARG, "rank %d of %d ranks", x->rank, x->size);
+    if (x->more->accum < 0) return lext_fail(LEXT_ERR_CONFIG, "accum must be >= 1");
+    if (x->more->accum > 0)
+        x->n_micro = x->more->accum * x->size;
+    else if (has_train && x->m->train_micro > 0)
+        x->n_micro = x->m->train_micro;
+    else
+        x->n_micro = x->size > 1 ? x->size : 0;
+    if (x->n_micro % x->size != 0)
+        return lext_fail(LEXT_ERR_CONFIG,
+                         "the checkpoint cuts each step into %lld micro-batches, which %d ranks "
+                         "cannot share evenly; give --accum",
+                         (long long)x->n_micro, x->size);
+    x->m->train_micro = x->n_micro;
     if (x->passkey > 0 &&
         lext_model_config(x->m)->train_len - LEXT_PASSKEY_DIGITS < lext_passkey_min_length())
         return lext_fail(LEXT_ERR_CONFIG,
@@ -238,6 +269,12 @@ static lext_status setup(run *x) {
     lext_status s = LEXT_OK;
     if (!dpath || !*dpath) s = lext_fail(LEXT_ERR_DATA, "no training data given");
     if (!s && x->B < 1) s = lext_fail(LEXT_ERR_CONFIG, "batch must be >= 1");
+    if (!s && x->n_micro && (x->B % x->n_micro != 0))
+        s = lext_fail(LEXT_ERR_CONFIG,
+                      "a batch of %lld sequences cannot be cut into %lld equal micro-batches "
+                      "(accum x ranks)",
+                      (long long)x->B, (long long)x->n_micro);
+    x->mb = x->n_micro ? x->B / x->n_micro : x->B; /* sequences per forward */
     if (!s && x->start > x->total)
         s = lext_fail(LEXT_ERR_CONFIG,
                       "the checkpoint is at step %lld, past the requested %lld steps",
@@ -254,9 +291,11 @@ static lext_status setup(run *x) {
                            "validation windows");
     }
     if (!s) s = lext_alloc((void **)&x->pk_buf, (size_t)x->T + 1, "passkey sample");
+    if (!s && x->n_micro)
+        s = lext_alloc((void **)&x->gacc, lext_model_num_params(x->m) * sizeof(float), "gradient sum");
     if (!s) s = lext_alloc((void **)&x->inp, (size_t)(x->B * x->T) * sizeof(int32_t), "batch");
     if (!s) s = lext_alloc((void **)&x->tgt, (size_t)(x->B * x->T) * sizeof(int32_t), "batch");
-    if (!s) s = lext_ctx_create(x->m, x->B, x->T, true, &x->ctx);
+    if (!s) s = lext_ctx_create(x->m, x->mb, x->T, true, &x->ctx);
     if (!s) s = lext_ctx_set_precision(x->ctx, x->precision);
     if (!s) s = check_memory(x);
     if (!s && has_train) {
@@ -311,16 +350,16 @@ static lext_status setup(run *x) {
  * so scoring every byte leaves the copy ~4% of the loss, and the copy appeared ~3x later
  * (measured: ~700 steps against ~250, xpos 4x128). Drawn from the run's data generator, so
  * a resumed run draws the same samples. */
-static lext_status mix_passkey(run *x) {
+static lext_status mix_passkey(run *x, lext_rng *rng, int64_t B) {
     if (!(x->passkey > 0)) return LEXT_OK;
-    int64_t nk = llround(x->passkey * (double)x->B);
-    nk = nk < 1 ? 1 : nk > x->B ? x->B : nk;
+    int64_t nk = llround(x->passkey * (double)B);
+    nk = nk < 1 ? 1 : nk > B ? B : nk;
     for (int64_t r = 0; r < nk; r++) {
         lext_passkey_spec sp;
         lext_passkey_spec_default(&sp);
         sp.length = x->T - LEXT_PASSKEY_DIGITS;
-        sp.seed = lext_rng_u64(&x->rng);
-        sp.depth = 100.0 * lext_rng_uniform(&x->rng);
+        sp.seed = lext_rng_u64(rng);
+        sp.depth = 100.0 * lext_rng_uniform(rng);
         char key[LEXT_PASSKEY_DIGITS + 1];
         LEXT_TRY(lext_passkey_make(&sp, x->pk_buf, key));
         x->pk_buf[sp.length] = ' ';
@@ -334,20 +373,72 @@ static lext_status mix_passkey(run *x) {
     return LEXT_OK;
 }
 
+/* The windows of step t: drawn from (seed, t) alone, so that they depend neither on the
+ * number of ranks nor on where the run was resumed; micro-batch i is rows [i b, (i+1) b). */
+static void step_rng(lext_rng *r, uint64_t seed, int64_t step) {
+    lext_rng_seed(r, seed ^ SEED_DATA ^ ((uint64_t)(step + 1) * 0x9e3779b97f4a7c15ULL));
+}
+
+/* One optimizer step's gradient over micro-batches (see lext_train_more.accum): this
+ * rank's micro-batches in order, raw sums, then the fixed-order sum over ranks, then one
+ * scale by the global target count. *loss: the step's mean loss over every rank; *stop:
+ * whether any rank was asked to stop. */
+static lext_status micro_step(run *x, int64_t step, float *loss, bool *stop) {
+    double acc[3] = {0, 0, *stop ? 1.0 : 0.0}; /* loss sum, targets, stop votes */
+    const size_t np = lext_model_num_params(x->m);
+    float *g = lext_model_grads(x->m);
+    /* each micro-batch's gradient from zero, then added to the sum in order: a backward
+     * accumulating into the last one's would round in another order */
+    lext_rng r;
+    step_rng(&r, x->seed, step);
+    lext_sampler_batch(&x->sampler, &r, x->B, x->inp, x->tgt); /* the whole step's batch */
+    LEXT_TRY(mix_passkey(x, &r, x->B));
+    for (int64_t i = x->rank; i < x->n_micro; i += x->size) {
+        lext_model_zero_grad(x->m);
+        float l = 0;
+        const int64_t off = i * x->mb * x->T;
+        LEXT_TRY(lext_forward(x->m, x->ctx, x->inp + off, x->tgt + off, x->mb, x->T, NULL, &l));
+        acc[0] += ctx_loss_sum(x->ctx);
+        acc[1] += (double)lext_ctx_num_targets(x->ctx);
+        LEXT_TRY(backward_scaled(x->m, x->ctx, 1.0f)); /* the gradient of the raw sum */
+        if (i == x->rank) memcpy(x->gacc, g, np * sizeof(float));
+        else
+            for (size_t k = 0; k < np; k++) x->gacc[k] += g[k];
+    }
+    const lext_comm *cm = x->more->comm;
+    if (cm && cm->size > 1) {
+        LEXT_TRY(cm->sum_f32(x->gacc, np, cm->user));
+        LEXT_TRY(cm->sum_f64(acc, 3, cm->user));
+    }
+    if (!(acc[1] > 0)) return lext_fail(LEXT_ERR_DATA, "step %lld scored no target", (long long)step + 1);
+    const float inv = (float)(1.0 / acc[1]);
+    for (size_t k = 0; k < np; k++) g[k] = x->gacc[k] * inv;
+    *loss = (float)(acc[0] / acc[1]);
+    *stop = acc[2] > 0;
+    if (!isfinite(*loss)) return lext_fail(LEXT_ERR_NUMERIC, "the loss is not finite (%g)", (double)*loss);
+    return LEXT_OK;
+}
+
 static lext_status loop(run *x) {
     const lext_train_opts *o = x->o;
     const int64_t log_every = o->log_every > 0 ? o->log_every : 1;
     bool validated_last = false;
     x->t0 = now_s();
     for (int64_t step = x->start; step < x->total; step++) {
-        lext_sampler_batch(&x->sampler, &x->rng, x->B, x->inp, x->tgt);
-        LEXT_TRY(mix_passkey(x));
-        lext_model_zero_grad(x->m);
         float loss = 0, gnorm = 0;
-        lext_status s = lext_forward(x->m, x->ctx, x->inp, x->tgt, x->B, x->T, NULL, &loss);
+        bool asked = o->stop && *o->stop; /* with ranks: any rank's request stops them all */
+        lext_status s;
+        if (x->n_micro) {
+            s = micro_step(x, step, &loss, &asked);
+        } else {
+            lext_sampler_batch(&x->sampler, &x->rng, x->B, x->inp, x->tgt);
+            LEXT_TRY(mix_passkey(x, &x->rng, x->B));
+            lext_model_zero_grad(x->m);
+            s = lext_forward(x->m, x->ctx, x->inp, x->tgt, x->B, x->T, NULL, &loss);
+            if (!s) s = lext_backward(x->m, x->ctx);
+        }
         if (s == LEXT_ERR_NUMERIC) return numeric_failure(x, step, "the loss became non-finite");
         if (s) return s;
-        LEXT_TRY(lext_backward(x->m, x->ctx));
         s = lext_optim_step(x->opt, x->m, step, &gnorm);
         if (s == LEXT_ERR_NUMERIC) return numeric_failure(x, step, "the gradient became non-finite");
         if (s) return s;
@@ -367,7 +458,7 @@ static lext_status loop(run *x) {
             LEXT_TRY(validate(x));
             validated_last = true;
         }
-        bool stop = (o->stop && *o->stop) || (o->stop_after > 0 && ran >= o->stop_after);
+        bool stop = asked || (o->stop_after > 0 && ran >= o->stop_after);
         if (stop && done < x->total) {
             LEXT_TRY(save(x, done));
             emit(x, LEXT_TRAIN_STOP);
@@ -380,7 +471,7 @@ static lext_status loop(run *x) {
     return save(x, x->total);
 }
 
-void lext_train_more_default(lext_train_more *x) { *x = (lext_train_more){NULL, -1.0}; }
+void lext_train_more_default(lext_train_more *x) { *x = (lext_train_more){NULL, -1.0, 0, NULL}; }
 
 lext_status lext_train(const lext_train_opts *o) { return lext_train_with(o, NULL); }
 
@@ -409,5 +500,6 @@ lext_status lext_train_with(const lext_train_opts *o, const lext_train_more *mor
     lext_free(x.val_inp);
     lext_free(x.val_tgt);
     lext_free(x.pk_buf);
+    lext_free(x.gacc);
     return s;
 }

@@ -1,0 +1,170 @@
+/* parallel.c - data-parallel training's exchange over MPI (see parallel.h). */
+#include "parallel.h"
+#include "args.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ranks the launcher started, from its environment (OpenMPI, MPICH/Hydra, Slurm/PMIx) */
+static int launched_size(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return 1;
+}
+
+#ifdef LEXT_MPI
+#include <mpi.h>
+
+static double watchdog_s;
+static int my_rank;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    char msg[256];
+    int n = snprintf(msg, sizeof msg,
+                     "lext train: rank %d waited %.0f s for the others in a gradient exchange: a rank "
+                     "stalled or died; ending the job (--timeout)\n",
+                     my_rank, watchdog_s);
+    if (write(STDERR_FILENO, msg, (size_t)n) < 0) { /* nothing more can be done */ }
+    _exit(124);
+}
+
+static void arm(void) {
+    if (watchdog_s > 0) alarm((unsigned)(watchdog_s + 0.999));
+}
+static void disarm(void) {
+    if (watchdog_s > 0) alarm(0);
+}
+
+typedef struct {
+    int size, rank;
+    float *send, *recv; /* (size, chunk) each, grown once to the largest buffer */
+    size_t cap;         /* floats per chunk they hold */
+} exchange;
+
+static exchange ex;
+
+/* The library's lext_fail is its own; a failed exchange says why here, on stderr, and the
+ * training run stops with the status (cmd_train then ends the job). */
+static lext_status say(lext_status s, const char *what) {
+    fprintf(stderr, "lext train: rank %d: %s\n", my_rank, what);
+    return s;
+}
+
+static lext_status mpi_fail(const char *what, int rc) {
+    char err[MPI_MAX_ERROR_STRING], msg[MPI_MAX_ERROR_STRING + 64];
+    int len = 0;
+    MPI_Error_string(rc, err, &len);
+    snprintf(msg, sizeof msg, "%s failed: %.*s", what, len, err);
+    return say(LEXT_ERR_IO, msg);
+}
+
+static lext_status sum_f32(float *buf, size_t n, void *user) {
+    (void)user;
+    const size_t P = (size_t)ex.size, chunk = (n + P - 1) / P;
+    if (chunk > ex.cap) { /* the first exchange: the model's gradient size, kept after */
+        free(ex.send), free(ex.recv);
+        ex.send = malloc(P * chunk * sizeof(float));
+        ex.recv = malloc(P * chunk * sizeof(float));
+        if (!ex.send || !ex.recv) return say(LEXT_ERR_NOMEM, "cannot allocate the exchange buffers");
+        ex.cap = chunk;
+    }
+    memcpy(ex.send, buf, n * sizeof(float));
+    memset(ex.send + n, 0, (P * chunk - n) * sizeof(float));
+    arm();
+    int rc = MPI_Alltoall(ex.send, (int)chunk, MPI_FLOAT, ex.recv, (int)chunk, MPI_FLOAT, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) return mpi_fail("MPI_Alltoall", rc);
+    /* my chunk from every rank, added in rank order */
+    float *mine = ex.send; /* reused: the send buffer's content was sent */
+    for (size_t k = 0; k < chunk; k++) mine[k] = ex.recv[k];
+    for (size_t r = 1; r < P; r++)
+        for (size_t k = 0; k < chunk; k++) mine[k] += ex.recv[r * chunk + k];
+    rc = MPI_Allgather(mine, (int)chunk, MPI_FLOAT, ex.recv, (int)chunk, MPI_FLOAT, MPI_COMM_WORLD);
+    disarm();
+    if (rc != MPI_SUCCESS) return mpi_fail("MPI_Allgather", rc);
+    memcpy(buf, ex.recv, n * sizeof(float));
+    return LEXT_OK;
+}
+
+static lext_status sum_f64(double *buf, size_t n, void *user) {
+    (void)user;
+    double *all = malloc((size_t)ex.size * n * sizeof(double));
+    if (!all) return say(LEXT_ERR_NOMEM, "cannot allocate the exchange");
+    arm();
+    int rc = MPI_Allgather(buf, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
+    disarm();
+    if (rc != MPI_SUCCESS) {
+        free(all);
+        return mpi_fail("MPI_Allgather", rc);
+    }
+    for (size_t k = 0; k < n; k++) {
+        double s = all[k];
+        for (int r = 1; r < ex.size; r++) s += all[(size_t)r * n + k];
+        buf[k] = s;
+    }
+    free(all);
+    return LEXT_OK;
+}
+
+static lext_status barrier(void *user) {
+    (void)user;
+    arm();
+    int rc = MPI_Barrier(MPI_COMM_WORLD);
+    disarm();
+    return rc == MPI_SUCCESS ? LEXT_OK : mpi_fail("MPI_Barrier", rc);
+}
+
+int cli_mpi_start(const char *cmd, cli_mpi *c, double timeout_s) {
+    memset(c, 0, sizeof *c);
+    c->comm.size = 1;
+    if (launched_size() <= 1) return 0;
+    if (MPI_Init(NULL, NULL) != MPI_SUCCESS) return cli_error(cmd, "MPI_Init failed");
+    c->active = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &c->comm.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &c->comm.size);
+    /* errors come back as codes (and end the job through cli_mpi_finish), not as aborts
+     * from inside a call */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    ex.size = c->comm.size, ex.rank = c->comm.rank;
+    my_rank = c->comm.rank;
+    watchdog_s = timeout_s;
+    if (timeout_s > 0) signal(SIGALRM, on_alarm);
+    c->comm.sum_f32 = sum_f32;
+    c->comm.sum_f64 = sum_f64;
+    c->comm.barrier = barrier;
+    return 0;
+}
+
+void cli_mpi_finish(cli_mpi *c, int status) {
+    if (!c->active) return;
+    alarm(0);
+    if (status != 0) MPI_Abort(MPI_COMM_WORLD, status);
+    MPI_Finalize();
+    free(ex.send), free(ex.recv);
+    memset(&ex, 0, sizeof ex);
+    c->active = false;
+}
+
+#else /* built without MPI */
+
+int cli_mpi_start(const char *cmd, cli_mpi *c, double timeout_s) {
+    (void)timeout_s;
+    memset(c, 0, sizeof *c);
+    c->comm.size = 1;
+    const int n = launched_size();
+    if (n > 1)
+        return cli_error(cmd, "launched as %d ranks, but this lext was built without MPI: install "
+                              "libopenmpi-dev (scripts/install-deps.sh) and rebuild",
+                         n);
+    return 0;
+}
+
+void cli_mpi_finish(cli_mpi *c, int status) { (void)c, (void)status; }
+
+#endif

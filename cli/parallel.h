@@ -1,0 +1,32 @@
+/*
+ * parallel.h - `mpirun -np P lext train`: the exchange of data-parallel training (lext_comm,
+ * lext.h) over MPI, and its watchdog. Built with MPI when the Makefile finds mpicc
+ * (LEXT_MPI); otherwise a launch with more than one rank is refused with a message.
+ *
+ * The sums are in a fixed order, whatever MPI's own reduction algorithms do: each rank
+ * sends the r-th 1/P of its buffer to rank r (MPI_Alltoall), rank r adds the P pieces in
+ * rank order, and MPI_Allgather returns the sums to everyone. So the result equals
+ * ((x_0 + x_1) + x_2) + ... for every P, the order one process with --accum P uses.
+ */
+#ifndef LEXT_CLI_PARALLEL_H
+#define LEXT_CLI_PARALLEL_H
+
+#include "lext.h"
+
+#include <stdbool.h>
+
+typedef struct {
+    lext_comm comm; /* rank, size and the exchange; size 1 when not launched by mpirun */
+    bool active;    /* MPI was initialised (it must then be finished) */
+} cli_mpi;
+
+/* Starts MPI when the process was launched with more than one rank (mpirun, srun: their
+ * environment says so). timeout_s > 0 arms a watchdog around every exchange: a rank that
+ * waits longer (another rank stalled) prints why and exits, which ends the job. Returns
+ * 0, or 1 after printing "lext <cmd>: ..." (more than one rank without MPI support). */
+int cli_mpi_start(const char *cmd, cli_mpi *c, double timeout_s);
+/* Ends MPI: MPI_Finalize after a success; MPI_Abort after a failure, so that the other
+ * ranks stop too instead of waiting for this one forever. */
+void cli_mpi_finish(cli_mpi *c, int status);
+
+#endif
