@@ -6,11 +6,12 @@
 #           and wheel (it pip-installs python/ offline into a venv)
 #   tests:  python3-torch and python3-numpy (the independent PyTorch reference)
 #   hardening (`make asan`, `make fuzz`): clang with its runtimes (ASan, UBSan, libFuzzer)
+#   data-parallel training (mpirun -np P lext train, tests/test_mpi.sh): OpenMPI
 # Uses sudo when not root. Does nothing when everything is already there.
 set -euo pipefail
 pkgs=(build-essential pkg-config libdnnl-dev libopenblas-openmp-dev libcjson-dev libssl-dev python3 python3-numpy python3-torch
       python3-pip python3-venv python3-setuptools python3-wheel
-      clang libclang-rt-dev cppcheck)
+      clang libclang-rt-dev cppcheck openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
