@@ -138,6 +138,15 @@ int cmd_train(int argc, char **argv) {
                  par.comm.rank);
         status = cli_lib_error(cmd, what);
     }
+    if (par.comm.size > 1 && !d.quiet) {
+        double es;
+        long en;
+        size_t ef;
+        cli_mpi_exchange_stats(&es, &en, &ef);
+        if (en > 0)
+            printf("gradient exchange: %.2f ms per step (%ld steps, %zu floats = %.1f MB per rank)\n",
+                   1e3 * es / (double)en, en, ef, (double)ef * 4 / 1e6);
+    }
     cli_mpi_finish(&par, status);
     return status;
 }

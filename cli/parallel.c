@@ -49,6 +49,13 @@ typedef struct {
 } exchange;
 
 static exchange ex;
+static double ex_seconds;
+static long ex_count;
+static size_t ex_floats;
+
+void cli_mpi_exchange_stats(double *seconds, long *count, size_t *floats) {
+    *seconds = ex_seconds, *count = ex_count, *floats = ex_floats;
+}
 
 /* The library's lext_fail is its own; a failed exchange says why here, on stderr, and the
  * training run stops with the status (cmd_train then ends the job). */
@@ -77,6 +84,7 @@ static lext_status sum_f32(float *buf, size_t n, void *user) {
     }
     memcpy(ex.send, buf, n * sizeof(float));
     memset(ex.send + n, 0, (P * chunk - n) * sizeof(float));
+    const double t0 = cli_now();
     arm();
     int rc = MPI_Alltoall(ex.send, (int)chunk, MPI_FLOAT, ex.recv, (int)chunk, MPI_FLOAT, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) return mpi_fail("MPI_Alltoall", rc);
@@ -89,6 +97,7 @@ static lext_status sum_f32(float *buf, size_t n, void *user) {
     disarm();
     if (rc != MPI_SUCCESS) return mpi_fail("MPI_Allgather", rc);
     memcpy(buf, ex.recv, n * sizeof(float));
+    ex_seconds += cli_now() - t0, ex_count++, ex_floats = n;
     return LEXT_OK;
 }
 
@@ -166,5 +175,9 @@ int cli_mpi_start(const char *cmd, cli_mpi *c, double timeout_s) {
 }
 
 void cli_mpi_finish(cli_mpi *c, int status) { (void)c, (void)status; }
+
+void cli_mpi_exchange_stats(double *seconds, long *count, size_t *floats) {
+    *seconds = 0, *count = 0, *floats = 0;
+}
 
 #endif

@@ -20,6 +20,9 @@ typedef struct {
     bool active;    /* MPI was initialised (it must then be finished) */
 } cli_mpi;
 
+/* Wall time spent in gradient exchanges so far, their number and the floats of the last. */
+void cli_mpi_exchange_stats(double *seconds, long *count, size_t *floats);
+
 /* Starts MPI when the process was launched with more than one rank (mpirun, srun: their
  * environment says so). timeout_s > 0 arms a watchdog around every exchange: a rank that
  * waits longer (another rank stalled) prints why and exits, which ends the job. Returns

@@ -10,8 +10,7 @@
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
-if ! command -v mpirun > /dev/null || ! $LEXT train --help 2>&1 | grep -q -- "--timeout" ||
-   ! nm -D "$LEXT" 2>/dev/null | grep -q MPI_Init && ! ldd "$LEXT" 2>/dev/null | grep -q libmpi; then
+if ! command -v mpirun > /dev/null || ! ldd "$LEXT" 2>/dev/null | grep -q libmpi; then
     echo "skipped: mpirun or an MPI build of lext is missing (install openmpi-bin libopenmpi-dev, rebuild)"
     summary test_mpi.sh
     exit $?
