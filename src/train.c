@@ -426,7 +426,10 @@ static lext_status loop(run *x) {
     x->t0 = now_s();
     for (int64_t step = x->start; step < x->total; step++) {
         float loss = 0, gnorm = 0;
-        bool asked = o->stop && *o->stop; /* with ranks: any rank's request stops them all */
+        /* with ranks, a stop request travels in the step's exchange, so that every rank stops
+         * after the same step; alone, it is read after the step's report, as always */
+        const bool multi = x->more->comm && x->more->comm->size > 1;
+        bool asked = multi && o->stop && *o->stop;
         lext_status s;
         if (x->n_micro) {
             s = micro_step(x, step, &loss, &asked);
@@ -458,7 +461,7 @@ static lext_status loop(run *x) {
             LEXT_TRY(validate(x));
             validated_last = true;
         }
-        bool stop = asked || (o->stop_after > 0 && ran >= o->stop_after);
+        bool stop = (multi ? asked : o->stop && *o->stop) || (o->stop_after > 0 && ran >= o->stop_after);
         if (stop && done < x->total) {
             LEXT_TRY(save(x, done));
             emit(x, LEXT_TRAIN_STOP);
