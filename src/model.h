@@ -99,6 +99,16 @@ struct lext_ctx {
 /* lext_backward with the loss gradient scaled by `scale` instead of 1 / targets (1: the
  * gradient of the summed loss, for accumulation over micro-batches). */
 lext_status backward_scaled(lext_model *m, lext_ctx *ctx, float scale);
+
+/* AdamW in pieces (optim.c), for ranks that each update their own share of the parameters
+ * (ZeRO-1): the norm's chunk sums, the clip factor from all of them, and the update of
+ * [lo, hi) with that range's moments mm, vv. lext_optim_step is the three over everything. */
+enum { OPTIM_NORM_CHUNKS = 64 };
+void optim_norm_parts(const lext_model *m, int c0, int c1, double *part);
+lext_status optim_clip_of(const lext_optim_config *c, const double *part, int64_t step,
+                          float *clip, float *grad_norm);
+void optim_update_range(const lext_optim_config *c, lext_model *m, int64_t step, float clip,
+                        float *mm, float *vv, size_t lo, size_t hi);
 double ctx_loss_sum(const lext_ctx *ctx);
 
 #endif

@@ -77,44 +77,54 @@ double lext_optim_lr(const lext_optim_config *c, int64_t step) {
     return c->lr * (c->min_lr_ratio + (1.0 - c->min_lr_ratio) * cosine);
 }
 
-lext_status lext_optim_step(lext_optim *o, lext_model *m, int64_t step, float *grad_norm) {
-    const lext_optim_config *c = &o->cfg;
-    LEXT_ASSERT(o->n == m->num_params);
-    /* global L2 norm over the flat gradient: fixed chunks summed in parallel, then the
-     * chunk sums in order, so the result does not depend on the thread count */
-    enum { CHUNKS = 64 };
-    double part[CHUNKS];
+/* The squared gradient norm in OPTIM_NORM_CHUNKS fixed chunks of the flat vector (chunk ch
+ * = [n ch / CHUNKS, n (ch+1) / CHUNKS)), for chunks [c0, c1): summed in parallel, each chunk
+ * in order, so that the norm (the chunk sums added in order) depends neither on the thread
+ * count nor, with ranks that own whole chunks, on the number of ranks. */
+void optim_norm_parts(const lext_model *m, int c0, int c1, double *part) {
     const size_t n_all = m->num_params;
 #pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < CHUNKS; ch++) {
-        size_t k0 = n_all * (size_t)ch / CHUNKS, k1 = n_all * (size_t)(ch + 1) / CHUNKS;
+    for (int ch = c0; ch < c1; ch++) {
+        size_t k0 = n_all * (size_t)ch / OPTIM_NORM_CHUNKS, k1 = n_all * (size_t)(ch + 1) / OPTIM_NORM_CHUNKS;
         double s = 0.0;
         for (size_t k = k0; k < k1; k++) s += (double)m->grads[k] * (double)m->grads[k];
         part[ch] = s;
     }
+}
+
+lext_status optim_clip_of(const lext_optim_config *c, const double *part, int64_t step,
+                          float *clip, float *grad_norm) {
     double sq = 0.0;
-    for (int ch = 0; ch < CHUNKS; ch++) sq += part[ch];
+    for (int ch = 0; ch < OPTIM_NORM_CHUNKS; ch++) sq += part[ch];
     double norm = sqrt(sq);
     if (grad_norm) *grad_norm = (float)norm;
     if (!isfinite(norm))
         return lext_fail(LEXT_ERR_NUMERIC, "the gradient norm is not finite (%g) at step %lld",
                          norm, (long long)step);
-    float clip = 1.0f;
+    *clip = 1.0f;
     if (c->grad_clip > 0 && norm > 0) {
         double coef = c->grad_clip / (norm + 1e-6);
-        if (coef < 1.0) clip = (float)coef;
+        if (coef < 1.0) *clip = (float)coef;
     }
+    return LEXT_OK;
+}
+
+void optim_update_range(const lext_optim_config *c, lext_model *m, int64_t step, float clip,
+                        float *mm_all, float *vv_all, size_t lo, size_t hi) {
     const double lr = lext_optim_lr(c, step), t = (double)(step + 1);
     const float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
     const float step_size = (float)(lr / (1.0 - pow(c->beta1, t)));
     const float bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, t));
     for (int i = 0; i < m->n_tensors; i++) {
         const lext_param *p = &m->table[i];
-        size_t off = (size_t)(p->data - m->params);
-        float *mm = o->m + off, *vv = o->v + off, *w = p->data;
-        const float *gr = p->grad;
+        const size_t off = (size_t)(p->data - m->params);
+        /* the tensor's part inside [lo, hi) */
+        const size_t a = off > lo ? off : lo, b = off + p->numel < hi ? off + p->numel : hi;
+        if (a >= b) continue;
+        float *mm = mm_all + (a - lo), *vv = vv_all + (a - lo), *w = m->params + a;
+        const float *gr = m->grads + a;
         const float decay = p->decay ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
-        const size_t n = p->numel;
+        const size_t n = b - a;
 #pragma omp parallel for schedule(static)
         for (size_t k = 0; k < n; k++) {
             float gk = gr[k] * clip;
@@ -125,5 +135,14 @@ lext_status lext_optim_step(lext_optim *o, lext_model *m, int64_t step, float *g
             w[k] = w[k] * decay - step_size * mk / (sqrtf(vk) / bc2_sqrt + eps);
         }
     }
+}
+
+lext_status lext_optim_step(lext_optim *o, lext_model *m, int64_t step, float *grad_norm) {
+    LEXT_ASSERT(o->n == m->num_params);
+    double part[OPTIM_NORM_CHUNKS];
+    optim_norm_parts(m, 0, OPTIM_NORM_CHUNKS, part);
+    float clip = 1.0f;
+    LEXT_TRY(optim_clip_of(&o->cfg, part, step, &clip, grad_norm));
+    optim_update_range(&o->cfg, m, step, clip, o->m, o->v, 0, m->num_params);
     return LEXT_OK;
 }
