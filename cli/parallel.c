@@ -44,8 +44,9 @@ static void disarm(void) {
 
 typedef struct {
     int size, rank;
-    float *send, *recv; /* (size, chunk) each, grown once to the largest buffer */
-    size_t cap;         /* floats per chunk they hold */
+    float *recv;       /* (size, the largest range) pieces of my range from every rank */
+    size_t cap;        /* floats it holds */
+    int *cnt, *dsp, *rcnt, *rdsp; /* (size) each: MPI's int counts and displacements */
 } exchange;
 
 static exchange ex;
@@ -72,33 +73,68 @@ static lext_status mpi_fail(const char *what, int rc) {
     return say(LEXT_ERR_IO, msg);
 }
 
-static lext_status sum_f32(float *buf, size_t n, void *user) {
-    (void)user;
-    const size_t P = (size_t)ex.size, chunk = (n + P - 1) / P;
-    if (chunk > ex.cap) { /* the first exchange: the model's gradient size, kept after */
-        free(ex.send), free(ex.recv);
-        ex.send = malloc(P * chunk * sizeof(float));
-        ex.recv = malloc(P * chunk * sizeof(float));
-        if (!ex.send || !ex.recv) return say(LEXT_ERR_NOMEM, "cannot allocate the exchange buffers");
-        ex.cap = chunk;
+static lext_status to_int(const size_t *counts, const size_t *displs) {
+    for (int r = 0; r < ex.size; r++) {
+        if (counts[r] > (size_t)INT32_MAX || displs[r] > (size_t)INT32_MAX)
+            return say(LEXT_ERR_ARG, "a parameter range exceeds MPI's int counts");
+        ex.cnt[r] = (int)counts[r], ex.dsp[r] = (int)displs[r];
     }
-    memcpy(ex.send, buf, n * sizeof(float));
-    memset(ex.send + n, 0, (P * chunk - n) * sizeof(float));
+    return LEXT_OK;
+}
+
+/* every rank sends range r of its buffer to rank r (MPI_Alltoallv); rank r adds the P
+ * pieces in rank order */
+static lext_status reduce_scatter_f32(float *buf, const size_t *counts, const size_t *displs, void *user) {
+    (void)user;
+    const size_t P = (size_t)ex.size, mine = counts[ex.rank];
+    if (P * mine > ex.cap) { /* the first exchange: kept after (the ranges do not change) */
+        free(ex.recv);
+        ex.recv = malloc((P * mine > 0 ? P * mine : 1) * sizeof(float));
+        if (!ex.recv) return say(LEXT_ERR_NOMEM, "cannot allocate the exchange buffer");
+        ex.cap = P * mine;
+    }
+    lext_status st = to_int(counts, displs);
+    if (st) return st;
+    for (int r = 0; r < ex.size; r++) ex.rcnt[r] = (int)mine, ex.rdsp[r] = r * (int)mine;
     const double t0 = cli_now();
     arm();
-    int rc = MPI_Alltoall(ex.send, (int)chunk, MPI_FLOAT, ex.recv, (int)chunk, MPI_FLOAT, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) return mpi_fail("MPI_Alltoall", rc);
-    /* my chunk from every rank, added in rank order */
-    float *mine = ex.send; /* reused: the send buffer's content was sent */
-    for (size_t k = 0; k < chunk; k++) mine[k] = ex.recv[k];
-    for (size_t r = 1; r < P; r++)
-        for (size_t k = 0; k < chunk; k++) mine[k] += ex.recv[r * chunk + k];
-    rc = MPI_Allgather(mine, (int)chunk, MPI_FLOAT, ex.recv, (int)chunk, MPI_FLOAT, MPI_COMM_WORLD);
+    int rc = MPI_Alltoallv(buf, ex.cnt, ex.dsp, MPI_FLOAT, ex.recv, ex.rcnt, ex.rdsp, MPI_FLOAT,
+                           MPI_COMM_WORLD);
     disarm();
-    if (rc != MPI_SUCCESS) return mpi_fail("MPI_Allgather", rc);
-    memcpy(buf, ex.recv, n * sizeof(float));
-    ex_seconds += cli_now() - t0, ex_count++, ex_floats = n;
+    if (rc != MPI_SUCCESS) return mpi_fail("MPI_Alltoallv", rc);
+    float *out = buf + displs[ex.rank];
+    for (size_t k = 0; k < mine; k++) out[k] = ex.recv[k];
+    for (size_t r = 1; r < P; r++)
+        for (size_t k = 0; k < mine; k++) out[k] += ex.recv[r * mine + k];
+    ex_seconds += cli_now() - t0, ex_count++;
+    ex_floats = displs[P - 1] + counts[P - 1];
     return LEXT_OK;
+}
+
+static lext_status allgather_f32(float *buf, const size_t *counts, const size_t *displs, void *user) {
+    (void)user;
+    lext_status st = to_int(counts, displs);
+    if (st) return st;
+    const double t0 = cli_now();
+    arm();
+    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, ex.cnt, ex.dsp, MPI_FLOAT, MPI_COMM_WORLD);
+    disarm();
+    if (rc != MPI_SUCCESS) return mpi_fail("MPI_Allgatherv", rc);
+    ex_seconds += cli_now() - t0;
+    return LEXT_OK;
+}
+
+static lext_status gather_f32(float *buf, const size_t *counts, const size_t *displs, void *user) {
+    (void)user;
+    lext_status st = to_int(counts, displs);
+    if (st) return st;
+    arm();
+    int rc = ex.rank == 0
+                 ? MPI_Gatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, ex.cnt, ex.dsp, MPI_FLOAT, 0, MPI_COMM_WORLD)
+                 : MPI_Gatherv(buf, ex.cnt[ex.rank], MPI_FLOAT, NULL, NULL, NULL,
+                               MPI_FLOAT, 0, MPI_COMM_WORLD);
+    disarm();
+    return rc == MPI_SUCCESS ? LEXT_OK : mpi_fail("MPI_Gatherv", rc);
 }
 
 static lext_status sum_f64(double *buf, size_t n, void *user) {
@@ -141,10 +177,15 @@ int cli_mpi_start(const char *cmd, cli_mpi *c, double timeout_s) {
      * from inside a call */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     ex.size = c->comm.size, ex.rank = c->comm.rank;
+    ex.cnt = calloc((size_t)ex.size * 4, sizeof(int));
+    if (!ex.cnt) return cli_error(cmd, "out of memory");
+    ex.dsp = ex.cnt + ex.size, ex.rcnt = ex.dsp + ex.size, ex.rdsp = ex.rcnt + ex.size;
     my_rank = c->comm.rank;
     watchdog_s = timeout_s;
     if (timeout_s > 0) signal(SIGALRM, on_alarm);
-    c->comm.sum_f32 = sum_f32;
+    c->comm.reduce_scatter_f32 = reduce_scatter_f32;
+    c->comm.allgather_f32 = allgather_f32;
+    c->comm.gather_f32 = gather_f32;
     c->comm.sum_f64 = sum_f64;
     c->comm.barrier = barrier;
     return 0;
@@ -155,7 +196,7 @@ void cli_mpi_finish(cli_mpi *c, int status) {
     alarm(0);
     if (status != 0) MPI_Abort(MPI_COMM_WORLD, status);
     MPI_Finalize();
-    free(ex.send), free(ex.recv);
+    free(ex.recv), free(ex.cnt);
     memset(&ex, 0, sizeof ex);
     c->active = false;
 }

@@ -4,9 +4,10 @@
  * (LEXT_MPI); otherwise a launch with more than one rank is refused with a message.
  *
  * The sums are in a fixed order, whatever MPI's own reduction algorithms do: each rank
- * sends the r-th 1/P of its buffer to rank r (MPI_Alltoall), rank r adds the P pieces in
- * rank order, and MPI_Allgather returns the sums to everyone. So the result equals
- * ((x_0 + x_1) + x_2) + ... for every P, the order one process with --accum P uses.
+ * sends range r of its buffer to rank r (MPI_Alltoallv) and rank r adds the P pieces in
+ * rank order (the reduce-scatter); after its share's update, MPI_Allgatherv returns every
+ * share to everyone. So each sum equals ((x_0 + x_1) + x_2) + ... for every P, the order one
+ * process with --accum P uses.
  */
 #ifndef LEXT_CLI_PARALLEL_H
 #define LEXT_CLI_PARALLEL_H

@@ -793,12 +793,24 @@ LEXT_API void lext_train_opts_default(lext_train_opts *o);
 LEXT_API lext_status lext_train(const lext_train_opts *o);
 
 /* Data-parallel training over several processes (`mpirun -np P lext train`): the library
- * stays free of MPI; the caller passes the exchange. sum_f32 and sum_f64 sum n values over
- * the ranks IN RANK ORDER (((x_0 + x_1) + x_2) + ...), leaving the same bits on every rank;
- * barrier waits for every rank. Each returns LEXT_OK or an error. */
+ * stays free of MPI; the caller passes the exchange. Sums are IN RANK ORDER
+ * (((x_0 + x_1) + x_2) + ...), the same bits on every rank. Rank r owns the range
+ * [displs[r], displs[r] + counts[r]) of a buffer:
+ *   reduce_scatter_f32  every rank's buf summed, range by range: on return rank r's range
+ *                       holds the sum over ranks of that range (the rest is unspecified)
+ *   allgather_f32       every rank's range copied into every rank's buf
+ *   gather_f32          every rank's range copied into rank 0's buf, the whole buffer;
+ *                       another rank's buf points at its own range's counts[r] floats
+ *   sum_f64             n doubles summed over the ranks, on every rank
+ *   barrier             waits for every rank
+ * Each returns LEXT_OK or an error (the callee says why). The training then updates only
+ * its own share of the parameters, with only that share's Adam moments (ZeRO-1); rank 0
+ * also keeps the full moments, gathered at each checkpoint. */
 typedef struct {
     int rank, size;
-    lext_status (*sum_f32)(float *buf, size_t n, void *user);
+    lext_status (*reduce_scatter_f32)(float *buf, const size_t *counts, const size_t *displs, void *user);
+    lext_status (*allgather_f32)(float *buf, const size_t *counts, const size_t *displs, void *user);
+    lext_status (*gather_f32)(float *buf, const size_t *counts, const size_t *displs, void *user);
     lext_status (*sum_f64)(double *buf, size_t n, void *user);
     lext_status (*barrier)(void *user);
     void *user;

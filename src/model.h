@@ -104,6 +104,8 @@ lext_status backward_scaled(lext_model *m, lext_ctx *ctx, float scale);
  * (ZeRO-1): the norm's chunk sums, the clip factor from all of them, and the update of
  * [lo, hi) with that range's moments mm, vv. lext_optim_step is the three over everything. */
 enum { OPTIM_NORM_CHUNKS = 64 };
+/* an optimizer holding moments for n parameters only (a rank's share; n = num_params: all) */
+lext_status optim_create_n(const lext_model *m, const lext_optim_config *c, size_t n, lext_optim **out);
 void optim_norm_parts(const lext_model *m, int c0, int c1, double *part);
 lext_status optim_clip_of(const lext_optim_config *c, const double *part, int64_t step,
                           float *clip, float *grad_norm);

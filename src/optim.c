@@ -30,6 +30,11 @@ void lext_optim_config_default(lext_optim_config *c, int64_t total_steps) {
 }
 
 lext_status lext_optim_create(const lext_model *m, const lext_optim_config *c, lext_optim **out) {
+    return optim_create_n(m, c, m->num_params, out);
+}
+
+lext_status optim_create_n(const lext_model *m, const lext_optim_config *c, size_t n, lext_optim **out) {
+    (void)m;
     *out = NULL;
     if (!(c->lr > 0) || !isfinite(c->lr))
         return lext_fail(LEXT_ERR_CONFIG, "learning rate must be > 0, got %g", c->lr);
@@ -46,9 +51,9 @@ lext_status lext_optim_create(const lext_model *m, const lext_optim_config *c, l
     lext_optim *o = calloc(1, sizeof *o);
     if (!o) return lext_fail(LEXT_ERR_NOMEM, "cannot allocate the optimizer");
     o->cfg = *c;
-    o->n = m->num_params;
-    lext_status s = lext_alloc((void **)&o->m, o->n * sizeof(float), "Adam first moments");
-    if (!s) s = lext_alloc((void **)&o->v, o->n * sizeof(float), "Adam second moments");
+    o->n = n;
+    lext_status s = lext_alloc((void **)&o->m, (o->n ? o->n : 1) * sizeof(float), "Adam first moments");
+    if (!s) s = lext_alloc((void **)&o->v, (o->n ? o->n : 1) * sizeof(float), "Adam second moments");
     if (s) {
         lext_optim_free(o);
         return s;

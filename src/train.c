@@ -77,6 +77,12 @@ typedef struct {
     int64_t n_micro, mb;
     int rank, size;
     float *gacc; /* (num_params) the step's gradient sum over micro-batches */
+    /* ZeRO-1 with ranks: rank r updates parameters [displs[r], displs[r] + counts[r]),
+     * whole chunks c0..c1 of the gradient norm's OPTIM_NORM_CHUNKS; its optimizer holds that
+     * range's moments (rank 0: all of them, completed at each checkpoint) */
+    size_t *counts, *displs;
+    int c0, c1;
+    bool zero;
 } run;
 
 static void emit(run *x, lext_train_event ev) {
@@ -96,8 +102,13 @@ static lext_status save(run *x, int64_t step) {
     snprintf(ts.data_path, sizeof ts.data_path, "%s", x->data_path);
     ts.m = lext_optim_m(x->opt);
     ts.v = lext_optim_v(x->opt);
-    /* with ranks: rank 0 writes (every rank holds the same state), the others wait for it */
+    /* with ranks: rank 0 gathers the moments' shares and writes (the weights are the same
+     * everywhere), the others wait for it */
     const lext_comm *cm = x->more->comm;
+    if (x->zero) {
+        LEXT_TRY(cm->gather_f32(ts.m, x->counts, x->displs, cm->user));
+        LEXT_TRY(cm->gather_f32(ts.v, x->counts, x->displs, cm->user));
+    }
     lext_status s = x->rank == 0 ? lext_checkpoint_save(x->o->out, x->m, &ts) : LEXT_OK;
     if (cm && cm->size > 1 && cm->barrier) {
         lext_status b = cm->barrier(cm->user);
@@ -280,7 +291,24 @@ static lext_status setup(run *x) {
                       "the checkpoint is at step %lld, past the requested %lld steps",
                       (long long)x->start, (long long)x->total);
     /* all the memory first (see check_memory), then the work */
-    if (!s) s = lext_optim_create(x->m, &oc, &x->opt);
+    x->zero = cm && cm->size > 1;
+    if (!s && x->zero && x->size > OPTIM_NORM_CHUNKS)
+        s = lext_fail(LEXT_ERR_CONFIG, "at most %d ranks (each owns whole chunks of the gradient norm)",
+                      (int)OPTIM_NORM_CHUNKS);
+    if (!s && x->zero) {
+        s = lext_alloc((void **)&x->counts, 2 * (size_t)x->size * sizeof(size_t), "parameter shares");
+        const size_t np = lext_model_num_params(x->m);
+        for (int r = 0; !s && r < x->size; r++) {
+            const size_t ch0 = (size_t)(OPTIM_NORM_CHUNKS * r / x->size), ch1 = (size_t)(OPTIM_NORM_CHUNKS * (r + 1) / x->size);
+            x->displs = x->counts + x->size;
+            x->displs[r] = np * ch0 / OPTIM_NORM_CHUNKS; /* optim_norm_parts' chunk bounds */
+            x->counts[r] = np * ch1 / OPTIM_NORM_CHUNKS - x->displs[r];
+            if (r == x->rank) x->c0 = (int)ch0, x->c1 = (int)ch1;
+        }
+    }
+    if (!s)
+        s = x->zero && x->rank != 0 ? optim_create_n(x->m, &oc, x->counts[x->rank], &x->opt)
+                                    : lext_optim_create(x->m, &oc, &x->opt);
     if (!s && o->val) {
         /* a fixed set of windows, drawn once, so every validation scores the same bytes */
         x->n_val = (o->val_batches > 0 ? o->val_batches : 8) * x->B;
@@ -299,8 +327,11 @@ static lext_status setup(run *x) {
     if (!s) s = lext_ctx_set_precision(x->ctx, x->precision);
     if (!s) s = check_memory(x);
     if (!s && has_train) {
-        memcpy(lext_optim_m(x->opt), ts.m, lext_model_num_params(x->m) * sizeof(float));
-        memcpy(lext_optim_v(x->opt), ts.v, lext_model_num_params(x->m) * sizeof(float));
+        /* every rank reads the whole checkpoint; a rank other than 0 keeps its share */
+        const size_t lo = x->zero && x->rank != 0 ? x->displs[x->rank] : 0;
+        const size_t cnt = x->zero && x->rank != 0 ? x->counts[x->rank] : lext_model_num_params(x->m);
+        memcpy(lext_optim_m(x->opt), ts.m + lo, cnt * sizeof(float));
+        memcpy(lext_optim_v(x->opt), ts.v + lo, cnt * sizeof(float));
         x->rng = ts.rng;
         /* the same steps give the same bits only with the same kernels (and thread count);
          * an older checkpoint names no machine: nothing to compare */
@@ -406,17 +437,36 @@ static lext_status micro_step(run *x, int64_t step, float *loss, bool *stop) {
             for (size_t k = 0; k < np; k++) x->gacc[k] += g[k];
     }
     const lext_comm *cm = x->more->comm;
-    if (cm && cm->size > 1) {
-        LEXT_TRY(cm->sum_f32(x->gacc, np, cm->user));
+    size_t lo = 0, hi = np;
+    if (x->zero) {
         LEXT_TRY(cm->sum_f64(acc, 3, cm->user));
+        LEXT_TRY(cm->reduce_scatter_f32(x->gacc, x->counts, x->displs, cm->user));
+        lo = x->displs[x->rank], hi = lo + x->counts[x->rank]; /* the summed share */
     }
     if (!(acc[1] > 0)) return lext_fail(LEXT_ERR_DATA, "step %lld scored no target", (long long)step + 1);
     const float inv = (float)(1.0 / acc[1]);
-    for (size_t k = 0; k < np; k++) g[k] = x->gacc[k] * inv;
+    for (size_t k = lo; k < hi; k++) g[k] = x->gacc[k] * inv;
     *loss = (float)(acc[0] / acc[1]);
     *stop = acc[2] > 0;
     if (!isfinite(*loss)) return lext_fail(LEXT_ERR_NUMERIC, "the loss is not finite (%g)", (double)*loss);
     return LEXT_OK;
+}
+
+/* The optimizer step of a rank's share (ZeRO-1): the norm from every rank's chunk sums
+ * (each chunk summed by its one owner, zeros elsewhere: adding them is exact), AdamW on the
+ * share with its moments, then every share to every rank. The same arithmetic as
+ * lext_optim_step on one process, element for element. */
+static lext_status zero_step(run *x, int64_t step, float *gnorm) {
+    const lext_comm *cm = x->more->comm;
+    double part[OPTIM_NORM_CHUNKS] = {0};
+    optim_norm_parts(x->m, x->c0, x->c1, part);
+    LEXT_TRY(cm->sum_f64(part, OPTIM_NORM_CHUNKS, cm->user));
+    float clip = 1.0f;
+    const lext_optim_config *c = lext_optim_get_config(x->opt);
+    LEXT_TRY(optim_clip_of(c, part, step, &clip, gnorm));
+    const size_t lo = x->displs[x->rank], hi = lo + x->counts[x->rank], base = x->rank == 0 ? lo : 0;
+    optim_update_range(c, x->m, step, clip, lext_optim_m(x->opt) + base, lext_optim_v(x->opt) + base, lo, hi);
+    return cm->allgather_f32(lext_model_params(x->m), x->counts, x->displs, cm->user);
 }
 
 static lext_status loop(run *x) {
@@ -442,7 +492,7 @@ static lext_status loop(run *x) {
         }
         if (s == LEXT_ERR_NUMERIC) return numeric_failure(x, step, "the loss became non-finite");
         if (s) return s;
-        s = lext_optim_step(x->opt, x->m, step, &gnorm);
+        s = x->zero ? zero_step(x, step, &gnorm) : lext_optim_step(x->opt, x->m, step, &gnorm);
         if (s == LEXT_ERR_NUMERIC) return numeric_failure(x, step, "the gradient became non-finite");
         if (s) return s;
 
@@ -504,5 +554,6 @@ lext_status lext_train_with(const lext_train_opts *o, const lext_train_more *mor
     lext_free(x.val_tgt);
     lext_free(x.pk_buf);
     lext_free(x.gacc);
+    lext_free(x.counts);
     return s;
 }
