@@ -7,6 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "evalopts.h"
+#include "parallel.h"
 #include "lext.h"
 
 #include <cjson/cJSON.h>
@@ -272,6 +273,96 @@ static int write_text(const char *cmd, const char *path, const char *text) {
     return 0;
 }
 
+/* ---- over ranks (mpirun -np P lext eval) ------------------------------------------------- */
+
+/* Each rank evaluates every P-th document long enough (the j-th of them goes to rank j mod P)
+ * and sends rank 0 its cells' counts and per-document sums; rank 0 puts the documents back
+ * in order and adds their sums in that order, as one process does (lext_evaluate_docs sums
+ * a cell from its documents' sums). Returns LEXT_OK on rank 0 with cells, *sum and doc_loss
+ * filled, (lext_status)-1 on the other ranks, or an error. */
+static lext_status eval_ranks(const cli_mpi *par, lext_model *m, const lext_dataset *data, int64_t N,
+                              const int64_t *lengths, size_t nl, const lext_attn *modes, size_t nm,
+                              int64_t batch_tokens, lext_eval_cell *cells, lext_eval_summary *sum,
+                              double *doc_loss, size_t used) {
+    const int P = par->comm.size, R = par->comm.rank;
+    const size_t nc = nl * nm;
+    if (used < (size_t)P) {
+        fprintf(stderr, "lext eval: %zu documents of at least %lld bytes cannot be split over %d ranks\n",
+                used, (long long)N, P);
+        return LEXT_ERR_IO;
+    }
+    lext_dataset view = {0}; /* this rank's documents: the structs copied, the bytes shared */
+    view.docs = calloc(used / (size_t)P + 1, sizeof *view.docs);
+    size_t mine = 0;
+    for (size_t i = 0, j = 0; view.docs && i < data->n_docs; i++) {
+        if (data->docs[i].len < (size_t)N) continue;
+        if (j++ % (size_t)P == (size_t)R) view.docs[mine++] = data->docs[i];
+    }
+    view.n_docs = mine;
+    double *dl = calloc(nc * (mine ? mine : 1), sizeof *dl);
+    const size_t per = 3 + mine; /* per cell: docs, segments, tokens, then the documents' sums */
+    double *pack = malloc(nc * per * sizeof *pack);
+    int *counts = malloc((size_t)P * sizeof *counts);
+    double *all = NULL;
+    lext_status st = view.docs && dl && pack && counts ? LEXT_OK : LEXT_ERR_NOMEM;
+    lext_eval_summary mysum = {0};
+    if (!st)
+        st = lext_evaluate_docs(m, &view, lengths, nl, modes, nm, batch_tokens, cells, &mysum, dl,
+                                nc * (mine ? mine : 1), NULL, NULL);
+    if (st) fprintf(stderr, "lext eval: rank %d: %s\n", R, lext_last_error());
+    /* every rank takes part in the gathers, also after a failure (its status travels too) */
+    for (size_t c = 0; pack && c < nc; c++) {
+        double *q = pack + c * per;
+        q[0] = st ? -1.0 : (double)cells[c].docs, q[1] = (double)cells[c].segments,
+        q[2] = (double)cells[c].tokens;
+        for (size_t i = 0; i < mine; i++) q[3 + i] = dl ? dl[c * mine + i] : NAN;
+    }
+    const int n = pack ? (int)(nc * per) : 0;
+    int fail = cli_mpi_gather_count(par, n, counts);
+    int total = 0;
+    if (!fail && R == 0) {
+        for (int r = 0; r < P; r++) total += counts[r];
+        all = malloc((size_t)(total ? total : 1) * sizeof *all);
+    }
+    if (!fail) fail = cli_mpi_gather_f64(par, pack, n, R == 0 ? all : NULL, counts);
+    if (!st && fail) st = LEXT_ERR_IO;
+    if (R != 0) {
+        free(view.docs), free(dl), free(pack), free(counts);
+        return st ? st : (lext_status)-1;
+    }
+    /* rank 0: the cells back together, documents in order */
+    size_t *base = calloc((size_t)P, sizeof *base), *ndocs = calloc((size_t)P, sizeof *ndocs);
+    if (!st && (!all || !base || !ndocs)) st = LEXT_ERR_NOMEM;
+    for (int r = 0, at = 0; !st && r < P; r++) {
+        base[r] = (size_t)at;
+        ndocs[r] = (size_t)counts[r] / nc - 3;
+        if (all[at] < 0) st = LEXT_ERR_IO; /* that rank failed (it said why) */
+        at += counts[r];
+    }
+    for (size_t c = 0; !st && c < nc; c++) {
+        lext_eval_cell *ce = &cells[c];
+        ce->docs = ce->segments = ce->tokens = 0;
+        double loss = 0.0;
+        for (int r = 0; r < P; r++) {
+            const double *q = all + base[r] + c * (3 + ndocs[r]);
+            ce->docs += (int64_t)q[0], ce->segments += (int64_t)q[1], ce->tokens += (int64_t)q[2];
+        }
+        for (size_t j = 0; j < used; j++) {
+            const int r = (int)(j % (size_t)P);
+            const double v = all[base[r] + c * (3 + ndocs[r]) + 3 + j / (size_t)P];
+            doc_loss[c * used + j] = v;
+            loss += v;
+        }
+        ce->loss_sum = loss;
+    }
+    sum->docs_used = used;
+    sum->docs_skipped = data->n_docs - used;
+    sum->longest = 0;
+    for (size_t i = 0; i < data->n_docs; i++) sum->longest = data->docs[i].len > sum->longest ? data->docs[i].len : sum->longest;
+    free(view.docs), free(dl), free(pack), free(counts), free(all), free(base), free(ndocs);
+    return st;
+}
+
 /* ---- the command ----------------------------------------------------------------------- */
 
 int cmd_eval(int argc, char **argv) {
@@ -324,12 +415,20 @@ int cmd_eval(int argc, char **argv) {
     lext_rope_scaling rs;
     if (cli_scaling_parse(cmd, &scl, opts, n, &rs)) return 1;
 
+    /* under mpirun: the documents split over the ranks, rank 0 reports (eval_ranks) */
+    cli_mpi par;
+    if (cli_mpi_start(cmd, &par, 0)) return 1;
     lext_model *m = NULL;
-    if (lext_checkpoint_load(model_path, &m, NULL, NULL)) return cli_lib_error(cmd, "--model");
+    if (lext_checkpoint_load(model_path, &m, NULL, NULL)) {
+        rc = cli_lib_error(cmd, "--model");
+        cli_mpi_finish(&par, rc);
+        return rc;
+    }
     const lext_config *c = lext_model_config(m);
     lext_attn modes[LEXT_ATTN_COUNT];
     if (cli_scaling_apply(cmd, m, &rs) || cli_ext_apply(cmd, m, &ext) ||
         cli_masks_build(cmd, &mk, c->train_len, modes)) {
+        cli_mpi_finish(&par, 1);
         lext_model_free(m);
         return 1;
     }
@@ -337,7 +436,9 @@ int cmd_eval(int argc, char **argv) {
     lext_dataset data = {0};
     if (lext_dataset_load(data_path, &data)) {
         lext_model_free(m);
-        return cli_lib_error(cmd, "--data");
+        rc = cli_lib_error(cmd, "--data");
+        cli_mpi_finish(&par, rc);
+        return rc;
     }
     lext_set_threads((int)threads);
 
@@ -346,8 +447,11 @@ int cmd_eval(int argc, char **argv) {
     char line[256], bytes[32];
     cli_model_summary(m, line, sizeof line);
     fmt_count(bytes, sizeof bytes, (double)data.total_bytes);
-    printf("model: %s (%s)\n", model_path, line);
-    printf("data: %s, %zu documents, %s bytes\n", data_path, data.n_docs, bytes);
+    if (par.comm.rank == 0) printf("model: %s (%s)\n", model_path, line);
+    if (par.comm.rank == 0) printf("data: %s, %zu documents, %s bytes\n", data_path, data.n_docs, bytes);
+    if (par.comm.size > 1 && par.comm.rank == 0)
+        printf("documents split over %d ranks (every %d-th long enough one to each)\n", par.comm.size,
+               par.comm.size);
     if (rs.kind != LEXT_ROPE_SCALING_NONE) {
         cli_scaling_describe(&rs, line, sizeof line);
         printf("rope scaling: %s\n", line);
@@ -386,16 +490,29 @@ int cmd_eval(int argc, char **argv) {
         lext_model_free(m);
         return cli_error(cmd, "out of memory");
     }
-    progress_state ps = {is_tty(STDERR_FILENO), false, cli_now(), 0, 0, lengths, nl, modes, nm,
+    progress_state ps = {is_tty(STDERR_FILENO) && par.comm.size == 1, false, cli_now(), 0, 0, lengths, nl, modes, nm,
                          seconds, 0, 0, work};
     ps.t_last_pass = ps.t0;
     lext_eval_summary sum = {0};
-    lext_status st = lext_evaluate_docs(m, &data, lengths, nl, modes, nm, batch_tokens, cells,
-                                        &sum, doc_loss, doc_cap, on_progress, &ps);
+    lext_status st;
+    if (par.comm.size > 1) {
+        st = eval_ranks(&par, m, &data, N, lengths, nl, modes, nm, batch_tokens, cells, &sum, doc_loss,
+                        used);
+        if (st == (lext_status)-1) { /* a rank other than 0: its share is with rank 0 */
+            free(cells), free(seconds), free(doc_loss);
+            lext_dataset_free(&data);
+            lext_model_free(m);
+            cli_mpi_finish(&par, 0);
+            return 0;
+        }
+    } else {
+        st = lext_evaluate_docs(m, &data, lengths, nl, modes, nm, batch_tokens, cells, &sum, doc_loss,
+                                doc_cap, on_progress, &ps);
+    }
     double total_s = cli_now() - ps.t0;
     if (ps.line_open) fprintf(stderr, "\r\033[K");
     rc = 0;
-    if (st) rc = cli_lib_error(cmd, "evaluation failed");
+    if (st) rc = par.comm.size > 1 && st == LEXT_ERR_IO ? 1 : cli_lib_error(cmd, "evaluation failed");
     else {
         print_tables(cells, lengths, nl, modes, nm, c->train_len, &sum, N);
         char el[32];
@@ -417,5 +534,6 @@ int cmd_eval(int argc, char **argv) {
     free(doc_loss);
     lext_dataset_free(&data);
     lext_model_free(m);
+    cli_mpi_finish(&par, rc);
     return rc;
 }

@@ -23,14 +23,15 @@ static int launched_size(void) {
 
 static double watchdog_s;
 static int my_rank;
+static const char *my_cmd = "train";
 
 static void on_alarm(int sig) {
     (void)sig;
     char msg[256];
     int n = snprintf(msg, sizeof msg,
-                     "lext train: rank %d waited %.0f s for the others in a gradient exchange: a rank "
-                     "stalled or died; ending the job (--timeout)\n",
-                     my_rank, watchdog_s);
+                     "lext %s: rank %d waited %.0f s for the others in an exchange: a rank stalled "
+                     "or died; ending the job (--timeout)\n",
+                     my_cmd, my_rank, watchdog_s);
     if (write(STDERR_FILENO, msg, (size_t)n) < 0) { /* nothing more can be done */ }
     _exit(124);
 }
@@ -61,7 +62,7 @@ void cli_mpi_exchange_stats(double *seconds, long *count, size_t *floats) {
 /* The library's lext_fail is its own; a failed exchange says why here, on stderr, and the
  * training run stops with the status (cmd_train then ends the job). */
 static lext_status say(lext_status s, const char *what) {
-    fprintf(stderr, "lext train: rank %d: %s\n", my_rank, what);
+    fprintf(stderr, "lext %s: rank %d: %s\n", my_cmd, my_rank, what);
     return s;
 }
 
@@ -181,6 +182,7 @@ int cli_mpi_start(const char *cmd, cli_mpi *c, double timeout_s) {
     if (!ex.cnt) return cli_error(cmd, "out of memory");
     ex.dsp = ex.cnt + ex.size, ex.rcnt = ex.dsp + ex.size, ex.rdsp = ex.rcnt + ex.size;
     my_rank = c->comm.rank;
+    my_cmd = cmd;
     watchdog_s = timeout_s;
     if (timeout_s > 0) signal(SIGALRM, on_alarm);
     c->comm.reduce_scatter_f32 = reduce_scatter_f32;
@@ -189,6 +191,28 @@ int cli_mpi_start(const char *cmd, cli_mpi *c, double timeout_s) {
     c->comm.sum_f64 = sum_f64;
     c->comm.barrier = barrier;
     return 0;
+}
+
+int cli_mpi_gather_count(const cli_mpi *c, int n, int *counts) {
+    if (!c->active) return counts[0] = n, 0;
+    int rc = MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? 0 : (int)(mpi_fail("MPI_Gather", rc) != LEXT_OK);
+}
+
+int cli_mpi_gather_f64(const cli_mpi *c, const double *mine, int n, double *all, const int *counts) {
+    if (!c->active) {
+        memcpy(all, mine, (size_t)n * sizeof(double));
+        return 0;
+    }
+    int *displs = NULL;
+    if (c->comm.rank == 0) {
+        displs = malloc((size_t)c->comm.size * sizeof(int));
+        if (!displs) return 1;
+        for (int r = 0, at = 0; r < c->comm.size; r++) displs[r] = at, at += counts[r];
+    }
+    int rc = MPI_Gatherv(mine, n, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    free(displs);
+    return rc == MPI_SUCCESS ? 0 : (int)(mpi_fail("MPI_Gatherv", rc) != LEXT_OK);
 }
 
 void cli_mpi_finish(cli_mpi *c, int status) {
@@ -216,6 +240,18 @@ int cli_mpi_start(const char *cmd, cli_mpi *c, double timeout_s) {
 }
 
 void cli_mpi_finish(cli_mpi *c, int status) { (void)c, (void)status; }
+
+int cli_mpi_gather_count(const cli_mpi *c, int n, int *counts) {
+    (void)c;
+    counts[0] = n;
+    return 0;
+}
+
+int cli_mpi_gather_f64(const cli_mpi *c, const double *mine, int n, double *all, const int *counts) {
+    (void)c, (void)counts;
+    memcpy(all, mine, (size_t)n * sizeof(double));
+    return 0;
+}
 
 void cli_mpi_exchange_stats(double *seconds, long *count, size_t *floats) {
     *seconds = 0, *count = 0, *floats = 0;

@@ -21,6 +21,12 @@ typedef struct {
     bool active;    /* MPI was initialised (it must then be finished) */
 } cli_mpi;
 
+/* Gathers n doubles from every rank to rank 0 (n may differ by rank): on rank 0, all
+ * receives them in rank order and counts[r] rank r's n (all and counts sized by the caller
+ * for the total; call cli_mpi_gather_count first). Returns 0, or 1 after printing. */
+int cli_mpi_gather_count(const cli_mpi *c, int n, int *counts);
+int cli_mpi_gather_f64(const cli_mpi *c, const double *mine, int n, double *all, const int *counts);
+
 /* Wall time spent in gradient exchanges so far, their number and the floats of the last. */
 void cli_mpi_exchange_stats(double *seconds, long *count, size_t *floats);
 

@@ -150,6 +150,14 @@ static lext_status evaluate(lext_model *m, const lext_dataset *d, const int64_t 
                 }
                 if (!more) break;
             }
+            /* with per-document sums, the cell's sum is theirs added in document order: the
+             * same bits when the documents were evaluated apart (mpirun -np P lext eval) */
+            if (!st && doc_loss) {
+                const double *dl = doc_loss + (li * n_modes + k) * nd;
+                double total_loss = 0.0;
+                for (int64_t i = 0; i < cell->docs; i++) total_loss += dl[i];
+                cell->loss_sum = total_loss;
+            }
         }
     }
     lext_free(tok);

@@ -5,7 +5,8 @@
 # stopped and resumed under 2 ranks equals the uninterrupted one; a 2-rank checkpoint resumes
 # in one process (accum 2) bit for bit; a rank killed with SIGKILL ends the job with a
 # non-zero exit, the last checkpoint intact, and rerunning resumes; a stalled rank
-# (SIGSTOP) trips the others' watchdog (--timeout). Every mpirun runs under `timeout`.
+# (SIGSTOP) trips the others' watchdog (--timeout); eval over 2 and 3 ranks gives every
+# number one process gives. Every mpirun runs under `timeout`.
 # Skipped (said so, counted as no test) when lext was built without MPI.
 set -u
 cd "$(dirname "$0")/.."
@@ -59,6 +60,29 @@ $MPI -np 2 $LEXT train $C --stop-after 3 --out "$tmp/r4.st" > /dev/null 2>&1
 err=$($MPI -np 4 $LEXT train --resume "$tmp/r4.st" --threads 1 2>&1 >/dev/null); rc=$?
 if [ $rc -ne 0 ] && grep -q "cannot share evenly" <<<"$err"; then ok "2 micro-batches on 4 ranks: refused, naming the fix (--accum)"
 else bad "resume 2 micro-batches on 4 ranks (exit $rc): $err"; fi
+
+# eval over ranks: documents split, the same numbers as one process (every cell, every
+# document's sum)
+for i in 1 2 3 4 5 6 7; do head -c $((700 + i * 97)) /dev/urandom | base64 -w 0 > "$tmp/data/e$i.txt"; done
+E="$LEXT eval --model $tmp/mpi2.st --data $tmp/data --lengths 32,64,128 --attn causal,bca,window --threads 1"
+$E --json "$tmp/e1.json" > /dev/null 2>&1 || bad "eval in one process"
+for P in 2 3; do
+    $MPI -np $P $E --json "$tmp/e$P.json" > "$tmp/e$P.log" 2>&1; rc=$?
+    if [ $rc -eq 0 ] && $PY - "$tmp/e1.json" "$tmp/e$P.json" <<'PYEOF'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+keys = ("length", "mode", "docs", "segments", "tokens", "loss", "ppl", "doc_loss", "doc_tokens")
+assert len(a["cells"]) == len(b["cells"]) == 9
+for ca, cb in zip(a["cells"], b["cells"]):
+    for k in keys:
+        assert ca.get(k) == cb.get(k), (k, ca.get(k), cb.get(k))
+assert a["documents"] == b["documents"], (a["documents"], b["documents"])
+PYEOF
+    then ok "eval over $P ranks: every cell and every document's sum equal one process's"
+    else bad "eval over $P ranks (exit $rc): $(tail -3 "$tmp/e$P.log")"; fi
+done
+grep -q "documents split over 3 ranks" "$tmp/e3.log" && [ "$(grep -c '^model:' "$tmp/e3.log")" -eq 1 ] &&
+    ok "eval: rank 0 alone reports" || bad "eval report lines: $(head -4 "$tmp/e3.log")"
 
 # bad input
 expect_fail "a batch the micro-batches do not divide" "cannot be cut into" $LEXT train $C --accum 5 --out "$tmp/x.st"
