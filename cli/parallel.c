@@ -200,8 +200,8 @@ int cli_mpi_gather_count(const cli_mpi *c, int n, int *counts) {
 }
 
 int cli_mpi_gather_f64(const cli_mpi *c, const double *mine, int n, double *all, const int *counts) {
-    if (!c->active) {
-        memcpy(all, mine, (size_t)n * sizeof(double));
+    if (!c->active) { /* one rank: it is rank 0 */
+        if (all && n > 0) memcpy(all, mine, (size_t)n * sizeof(double));
         return 0;
     }
     int *displs = NULL;
@@ -249,7 +249,7 @@ int cli_mpi_gather_count(const cli_mpi *c, int n, int *counts) {
 
 int cli_mpi_gather_f64(const cli_mpi *c, const double *mine, int n, double *all, const int *counts) {
     (void)c, (void)counts;
-    memcpy(all, mine, (size_t)n * sizeof(double));
+    if (all && n > 0) memcpy(all, mine, (size_t)n * sizeof(double));
     return 0;
 }
 
