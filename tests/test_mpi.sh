@@ -16,6 +16,11 @@ if ! command -v mpirun > /dev/null || ! ldd "$LEXT" 2>/dev/null | grep -q libmpi
     summary test_mpi.sh
     exit $?
 fi
+# Under `make asan` the ranks keep ASan and UBSan but not LeakSanitizer: OpenMPI 4.1.4 keeps
+# what its components allocate (hwloc bitmaps, opal argv, op selection: 22 reports per
+# run, none in lext) until exit by design, and a suppression list would have to name
+# every plugin. lext's own paths under MPI are the same code the other tests leak-check.
+if [ -n "${LEXT_SANITIZER:-}" ]; then export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"; fi
 # as root in a container (machine-notes: mpirun refuses root without these)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 MPI="timeout 120 mpirun --oversubscribe --bind-to none"
