@@ -126,6 +126,10 @@ int cmd_train(int argc, char **argv) {
     if (cli_mpi_start(cmd, &par, a.timeout)) return 1;
     if (par.comm.size > 1) more.comm = &par.comm;
     d.quiet = par.comm.rank != 0;
+    if (o.resume && !a.resume && !d.quiet)
+        printf("%s holds this very run (same model, optimizer, schedule, seed, batch and data): "
+               "continuing it (remove it or change --out to start over)\n",
+               o.resume);
     if (par.comm.size > 1 && !d.quiet)
         printf("data-parallel over %d ranks (the exchange sums in rank order; --timeout %g s)\n",
                par.comm.size, a.timeout);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void train_args_init(train_args *a) {
     memset(a, 0, sizeof *a);
@@ -182,6 +183,33 @@ int parse_task(const char *cmd, const char *s, double *passkey) {
                      s);
 }
 
+/* Whether out already holds a training checkpoint of exactly this fresh run (the same
+ * architecture, optimizer, schedule, seed, batch and data): then rerunning the command
+ * continues it, as after a crash or a killed job. */
+static bool same_run_at(const char *out, const lext_train_opts *o) {
+    if (access(out, F_OK) != 0) return false;
+    lext_model *m = NULL;
+    lext_train_state ts = {0};
+    bool has = false;
+    if (lext_checkpoint_load(out, &m, &ts, &has)) return false;
+    const lext_config *c = lext_model_config(m), *w = &o->model;
+    const lext_optim_config *q = &ts.optim, *p = &o->optim;
+    const bool same = has && c->n_layer == w->n_layer && c->n_head == w->n_head &&
+                      c->d_model == w->d_model && c->d_ff == w->d_ff && c->vocab_size == w->vocab_size &&
+                      c->train_len == w->train_len && c->pos == w->pos && c->tied == w->tied &&
+                      c->embed_scale == w->embed_scale && c->xpos_gamma == w->xpos_gamma &&
+                      c->xpos_scale_base == w->xpos_scale_base && c->rope_base == w->rope_base &&
+                      c->norm_eps == w->norm_eps && q->lr == p->lr && q->min_lr_ratio == p->min_lr_ratio &&
+                      q->warmup == p->warmup && q->total_steps == p->total_steps &&
+                      q->beta1 == p->beta1 && q->beta2 == p->beta2 && q->eps == p->eps &&
+                      q->weight_decay == p->weight_decay && q->grad_clip == p->grad_clip &&
+                      ts.seed == o->seed && ts.batch == o->batch && o->data &&
+                      strcmp(ts.data_path, o->data) == 0 && ts.step <= q->total_steps;
+    lext_model_free(m);
+    lext_train_state_free(&ts);
+    return same;
+}
+
 int train_args_apply(const train_args *a, bool tty, lext_train_opts *o, lext_train_more *more) {
     const char *cmd = "train";
     lext_train_opts_default(o);
@@ -254,5 +282,10 @@ int train_args_apply(const train_args *a, bool tty, lext_train_opts *o, lext_tra
     o->log_every = a->log_every ? a->log_every : tty ? 1 : 10;
     o->val_batches = a->val_batches;
     o->seed = (uint64_t)a->seed;
+    /* the same command again after a crash or a killed job continues where it stopped */
+    if (!a->resume && !a->init && same_run_at(o->out, o)) { /* cmd_train says so */
+        o->resume = o->out;
+        o->batch = 0, o->steps = 0;
+    }
     return 0;
 }

@@ -32,7 +32,9 @@ void train_args_init(train_args *a);
 /* After cli_parse succeeded: the checks of the combination (what --resume fixes, --data
  * required, the model's configuration, --precision) and, when they pass, the model,
  * optimizer and run settings in o (lext_train_opts_default first) and more (--init,
- * --task). Returns 0, or the exit
+ * --task). A fresh command whose --out already holds a training checkpoint of exactly
+ * that run becomes a resume of it (o->resume = out): rerunning a crashed or killed job
+ * continues it. Returns 0, or the exit
  * status after printing "lext train: ...". The caller sets out, stop and the report. */
 int train_args_apply(const train_args *a, bool tty, lext_train_opts *o, lext_train_more *more);
 /* "passkey" or "passkey:F" (F in (0, 1]; plain passkey: 0.5) -> F. 0, or 1 after printing. */

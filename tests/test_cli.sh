@@ -119,4 +119,21 @@ cp "$tmp/blowup.st" "$tmp/blowup.orig"
 expect_fail "non-finite loss is reported" "non-finite" $LEXT train --resume "$tmp/blowup.st" --steps 8
 if cmp -s "$tmp/blowup.st" "$tmp/blowup.orig"; then ok "the last good checkpoint is untouched after a non-finite loss"; else bad "checkpoint changed after NaN"; fi
 
+# rerunning the same command continues the run it finds at --out (a crash, a killed job)
+R="$LEXT train --data $tmp/data $SMALL --steps 8 --threads 1"
+$R --out "$tmp/whole.st" > /dev/null 2>&1 || bad "the uninterrupted run"
+$R --stop-after 3 --out "$tmp/again.st" > /dev/null 2>&1 || bad "the run stopped after 3 steps"
+out=$($R --out "$tmp/again.st" 2>&1)
+if grep -q "holds this very run" <<<"$out" && grep -q "resuming at step 3 of 8" <<<"$out" &&
+   cmp -s "$tmp/again.st" "$tmp/whole.st"; then
+    ok "the same command again continues the stopped run, ending byte for byte as the uninterrupted one"
+else bad "rerun the same command: $(tail -3 <<<"$out")"; fi
+out=$($R --out "$tmp/again.st" 2>&1)
+grep -q "resuming at step 8 of 8" <<<"$out" && cmp -s "$tmp/again.st" "$tmp/whole.st" &&
+    ok "the same command after the end changes nothing" || bad "rerun after the end: $(tail -3 <<<"$out")"
+out=$($R --lr 1e-3 --out "$tmp/again.st" 2>&1)
+if ! grep -q "holds this very run" <<<"$out" && $LEXT info "$tmp/again.st" | grep -q "step 8 of 8, batch 2, lr 0.001"; then
+    ok "another command (a new --lr) starts a fresh run"
+else bad "a changed command: $(tail -3 <<<"$out")"; fi
+
 summary test_cli.sh
