@@ -15,8 +15,9 @@ C="--data $DATA --pos xpos --layers 4 --heads 4 --dim 128 --train-len 256 --batc
 tps() { tr '\r' '\n' | sed -n 's/.*step 60\/60 .*tok\/s \([0-9,]*\).*/\1/p' | tr -d , | tail -1; }
 one=(); two=(); ex=()
 for _ in $(seq "$REPS"); do
-    one+=("$(./lext train $C --threads 2 2>&1 | tps)")
-    out=$(timeout 600 mpirun -np 2 --bind-to none ./lext train $C --threads 1 2>&1)
+    # a fresh run each time: the same command would continue the run the file holds
+    rm -f "$tmp/m.st"; one+=("$(./lext train $C --threads 2 2>&1 | tps)")
+    rm -f "$tmp/m.st"; out=$(timeout 600 mpirun -np 2 --bind-to none ./lext train $C --threads 1 2>&1)
     two+=("$(tps <<<"$out")")
     ex+=("$(sed -n 's/^gradient exchange: \([0-9.]*\) ms per step.*/\1/p' <<<"$out")")
 done

@@ -1788,6 +1788,7 @@ int cmd_experiment(int argc, char **argv) {
             snprintf(path, sizeof path, "%s/models/sweep/%s-lr%s.safetensors", p.out, p.schemes[si], lr);
             snprintf(json, sizeof json, "%s/eval/sweep/%s-lr%s.json", p.out, p.schemes[si], lr);
             const model_state ms = fresh ? MODEL_TRAIN : model_state_of(path, &p, &rs);
+            if (ms == MODEL_TRAIN) remove(path); /* else lext train would continue the run there */
             train_args(&a, &p, &p.dom[0], &rs, path, ms == MODEL_RESUME);
             snprintf(log, sizeof log, "%s/logs/sweep-train-%s-lr%s.log", p.out, p.schemes[si], lr);
             snprintf(what, sizeof what, "sweep: training %s at lr %s (%lld steps)", p.schemes[si], lr,
@@ -1821,6 +1822,9 @@ int cmd_experiment(int argc, char **argv) {
                 char what[256];
                 snprintf(what, sizeof what, "training %s (%lld steps)", id, (long long)p.steps);
                 const model_state ms = fresh ? MODEL_TRAIN : model_state_of(path, &p, &rs);
+                /* a fresh run: the old file goes first, else lext train would continue the
+                 * run it holds (the same command continues, by design) */
+                if (ms == MODEL_TRAIN) remove(path);
                 trained[d][si][k] = ms != MODEL_DONE;
                 train_args(&a, &p, &p.dom[d], &rs, path, ms == MODEL_RESUME);
                 snprintf(log, sizeof log, "%s/logs/train-%s.log", p.out, id);
