@@ -33,6 +33,8 @@ VAL = re.compile(r"^step (\d+): validation loss (\S+)")
 
 def run(precision, args, out_dir):
     ck = os.path.join(out_dir, f"bf16_curve_{precision}.safetensors")
+    if os.path.exists(ck):  # a fresh run: the same command would continue the one it holds
+        os.remove(ck)
     cmd = [LEXT, "train", "--data", os.path.join(args.corpus, "train"), "--val",
            os.path.join(args.corpus, "valid"), "--eval-every", "100", "--steps", str(args.steps),
            "--log-every", "1", "--precision", precision, "--out", ck] + MODEL
