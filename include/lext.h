@@ -804,8 +804,8 @@ LEXT_API lext_status lext_train(const lext_train_opts *o);
  *   sum_f64             n doubles summed over the ranks, on every rank
  *   barrier             waits for every rank
  * Each returns LEXT_OK or an error (the callee says why). The training then updates only
- * its own share of the parameters, with only that share's Adam moments (ZeRO-1); rank 0
- * also keeps the full moments, gathered at each checkpoint. */
+ * its own share of the parameters, with only that share's Adam moments (ZeRO-1: the
+ * moments are held once across the ranks; rank 0 gathers them at each checkpoint). */
 typedef struct {
     int rank, size;
     lext_status (*reduce_scatter_f32)(float *buf, const size_t *counts, const size_t *displs, void *user);

@@ -78,8 +78,8 @@ typedef struct {
     int rank, size;
     float *gacc; /* (num_params) the step's gradient sum over micro-batches */
     /* ZeRO-1 with ranks: rank r updates parameters [displs[r], displs[r] + counts[r]),
-     * whole chunks c0..c1 of the gradient norm's OPTIM_NORM_CHUNKS; its optimizer holds that
-     * range's moments (rank 0: all of them, completed at each checkpoint) */
+     * whole chunks c0..c1 of the gradient norm's OPTIM_NORM_CHUNKS; its optimizer holds only
+     * that range's moments (rank 0 gathers them all at each checkpoint) */
     size_t *counts, *displs;
     int c0, c1;
     bool zero;
@@ -106,8 +106,18 @@ static lext_status save(run *x, int64_t step) {
      * everywhere), the others wait for it */
     const lext_comm *cm = x->more->comm;
     if (x->zero) {
-        LEXT_TRY(cm->gather_f32(ts.m, x->counts, x->displs, cm->user));
-        LEXT_TRY(cm->gather_f32(ts.v, x->counts, x->displs, cm->user));
+        /* the moments are held once across the ranks: rank 0 gathers them for the file into
+         * two full-size buffers free at this point, the gradient sum and the gradients (the
+         * next step starts both afresh) */
+        const size_t lo = x->displs[x->rank], cnt = x->counts[x->rank];
+        float *gm = x->gacc, *gv = lext_model_grads(x->m);
+        if (x->rank == 0) {
+            memcpy(gm + lo, lext_optim_m(x->opt), cnt * sizeof(float));
+            memcpy(gv + lo, lext_optim_v(x->opt), cnt * sizeof(float));
+        }
+        LEXT_TRY(cm->gather_f32(x->rank == 0 ? gm : lext_optim_m(x->opt), x->counts, x->displs, cm->user));
+        LEXT_TRY(cm->gather_f32(x->rank == 0 ? gv : lext_optim_v(x->opt), x->counts, x->displs, cm->user));
+        ts.m = gm, ts.v = gv;
     }
     lext_status s = x->rank == 0 ? lext_checkpoint_save(x->o->out, x->m, &ts) : LEXT_OK;
     if (cm && cm->size > 1 && cm->barrier) {
@@ -307,8 +317,8 @@ static lext_status setup(run *x) {
         }
     }
     if (!s)
-        s = x->zero && x->rank != 0 ? optim_create_n(x->m, &oc, x->counts[x->rank], &x->opt)
-                                    : lext_optim_create(x->m, &oc, &x->opt);
+        s = x->zero ? optim_create_n(x->m, &oc, x->counts[x->rank], &x->opt)
+                    : lext_optim_create(x->m, &oc, &x->opt);
     if (!s && o->val) {
         /* a fixed set of windows, drawn once, so every validation scores the same bytes */
         x->n_val = (o->val_batches > 0 ? o->val_batches : 8) * x->B;
@@ -328,8 +338,8 @@ static lext_status setup(run *x) {
     if (!s) s = check_memory(x);
     if (!s && has_train) {
         /* every rank reads the whole checkpoint; a rank other than 0 keeps its share */
-        const size_t lo = x->zero && x->rank != 0 ? x->displs[x->rank] : 0;
-        const size_t cnt = x->zero && x->rank != 0 ? x->counts[x->rank] : lext_model_num_params(x->m);
+        const size_t lo = x->zero ? x->displs[x->rank] : 0;
+        const size_t cnt = x->zero ? x->counts[x->rank] : lext_model_num_params(x->m);
         memcpy(lext_optim_m(x->opt), ts.m + lo, cnt * sizeof(float));
         memcpy(lext_optim_v(x->opt), ts.v + lo, cnt * sizeof(float));
         x->rng = ts.rng;
@@ -464,8 +474,8 @@ static lext_status zero_step(run *x, int64_t step, float *gnorm) {
     float clip = 1.0f;
     const lext_optim_config *c = lext_optim_get_config(x->opt);
     LEXT_TRY(optim_clip_of(c, part, step, &clip, gnorm));
-    const size_t lo = x->displs[x->rank], hi = lo + x->counts[x->rank], base = x->rank == 0 ? lo : 0;
-    optim_update_range(c, x->m, step, clip, lext_optim_m(x->opt) + base, lext_optim_v(x->opt) + base, lo, hi);
+    const size_t lo = x->displs[x->rank], hi = lo + x->counts[x->rank];
+    optim_update_range(c, x->m, step, clip, lext_optim_m(x->opt), lext_optim_v(x->opt), lo, hi);
     return cm->allgather_f32(lext_model_params(x->m), x->counts, x->displs, cm->user);
 }
 

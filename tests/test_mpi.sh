@@ -28,6 +28,8 @@ mkdir -p "$tmp/data"
 head -c 60000 README.md > "$tmp/data/a.txt"
 C="--data $tmp/data --pos xpos --layers 2 --dim 32 --heads 2 --train-len 32 --batch 12 --steps 6 --threads 1"
 
+# checkpoints every 2 steps too: rank 0 gathers the moments into buffers the next step reuses
+C="$C --save-every 2"
 for P in 2 3 4; do
     $LEXT train $C --accum $P --out "$tmp/acc$P.st" > "$tmp/acc$P.log" 2>&1 || bad "--accum $P: $(tail -2 "$tmp/acc$P.log")"
     $MPI -np $P $LEXT train $C --out "$tmp/mpi$P.st" > "$tmp/mpi$P.log" 2>&1; rc=$?
