@@ -405,15 +405,10 @@ int cmd_eval(int argc, char **argv) {
         for (size_t j = 0; j < i; j++)
             if (lengths[i] == lengths[j])
                 return cli_error(cmd, "--lengths: %lld is given twice", (long long)lengths[i]);
-    bool window_given = cli_find(opts, n, "--window")->given;
     lext_attn_ext ext;
-    if (cli_ext_parse(cmd, &xo, opts, n, &attn_s, &window_given, &window, &ext)) return 1;
     cli_masks mk;
-    if (cli_masks_parse(cmd, attn_s, cli_find(opts, n, "--block")->given, block, window_given,
-                        window, &mk))
-        return 1;
     lext_rope_scaling rs;
-    if (cli_scaling_parse(cmd, &scl, opts, n, &rs)) return 1;
+    if (cli_inference_parse(cmd, opts, n, &xo, &scl, &attn_s, block, window, &mk, &ext, &rs)) return 1;
 
     /* under mpirun: the documents split over the ranks, rank 0 reports (eval_ranks) */
     cli_mpi par;
@@ -452,14 +447,7 @@ int cmd_eval(int argc, char **argv) {
     if (par.comm.size > 1 && par.comm.rank == 0)
         printf("documents split over %d ranks (every %d-th long enough one to each)\n", par.comm.size,
                par.comm.size);
-    if (rs.kind != LEXT_ROPE_SCALING_NONE) {
-        cli_scaling_describe(&rs, line, sizeof line);
-        printf("rope scaling: %s\n", line);
-    }
-    if (ext.kind != LEXT_EXT_NONE) {
-        cli_ext_describe(&ext, line, sizeof line);
-        printf("attention extension: %s\n", line);
-    }
+    if (par.comm.rank == 0) cli_inference_describe(stdout, &rs, &ext);
     fflush(stdout);
 
     /* the ETA's measure of the work: every non-skipped cell reads floor(N/L) L bytes of

@@ -100,15 +100,10 @@ int cmd_passkey(int argc, char **argv) {
         return cli_error(cmd, "--depths: expected percentages in 0..100 separated by commas (e.g. "
                               "0,50,100), got '%s'",
                          depths_s);
-    bool window_given = cli_find(opts, n, "--window")->given;
     lext_attn_ext ext;
-    if (cli_ext_parse(cmd, &xo, opts, n, &attn_s, &window_given, &window, &ext)) return 1;
     cli_masks mk;
-    if (cli_masks_parse(cmd, attn_s, cli_find(opts, n, "--block")->given, block, window_given,
-                        window, &mk))
-        return 1;
     lext_rope_scaling rs;
-    if (cli_scaling_parse(cmd, &scl, opts, n, &rs)) return 1;
+    if (cli_inference_parse(cmd, opts, n, &xo, &scl, &attn_s, block, window, &mk, &ext, &rs)) return 1;
 
     lext_model *m = NULL;
     if (lext_checkpoint_load(model_path, &m, NULL, NULL)) return cli_lib_error(cmd, "--model");
@@ -190,14 +185,7 @@ int cmd_passkey(int argc, char **argv) {
         printf("passkey: %lld trials per length and depth, seed %lld, filler %s%s%s\n", (long long)trials,
                (long long)seed, filler_path ? "from " : "the reference's sentences",
                filler_path ? filler_path : "", distractors ? ", with distractors" : "");
-        if (rs.kind != LEXT_ROPE_SCALING_NONE) {
-            cli_scaling_describe(&rs, line, sizeof line);
-            printf("rope scaling: %s\n", line);
-        }
-        if (ext.kind != LEXT_EXT_NONE) {
-            cli_ext_describe(&ext, line, sizeof line);
-            printf("attention extension: %s\n", line);
-        }
+        cli_inference_describe(stdout, &rs, &ext);
         fflush(stdout);
     }
     const bool tty = is_tty(STDERR_FILENO);

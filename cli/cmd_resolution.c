@@ -187,16 +187,11 @@ int cmd_resolution(int argc, char **argv) {
     if (!model_path) return cli_error(cmd, "--model FILE is required (a checkpoint from lext train)");
     if (!data_path) return cli_error(cmd, "--data PATH is required (a text file or a directory)");
     if (!L) return cli_error(cmd, "--length L is required (how many bytes of each document to read)");
-    bool window_given = cli_find(opts, n, "--window")->given;
     lext_attn_ext ext;
-    if (cli_ext_parse(cmd, &xo, opts, n, &attn_s, &window_given, &window, &ext)) return 1;
     cli_masks mk;
-    if (cli_masks_parse(cmd, attn_s, cli_find(opts, n, "--block")->given, block, window_given,
-                        window, &mk))
-        return 1;
-    if (mk.n != 1) return cli_error(cmd, "--attn: resolution takes one mask at a time, got %zu", mk.n);
     lext_rope_scaling rs;
-    if (cli_scaling_parse(cmd, &scl, opts, n, &rs)) return 1;
+    if (cli_inference_parse(cmd, opts, n, &xo, &scl, &attn_s, block, window, &mk, &ext, &rs)) return 1;
+    if (mk.n != 1) return cli_error(cmd, "--attn: resolution takes one mask at a time, got %zu", mk.n);
 
     lext_model *m = NULL;
     if (lext_checkpoint_load(model_path, &m, NULL, NULL)) return cli_lib_error(cmd, "--model");

@@ -237,6 +237,29 @@ void *cli_ext_json(const lext_attn_ext *e) {
     return o;
 }
 
+int cli_inference_parse(const char *cmd, const cli_opt *opts, size_t nopts, const cli_ext *xo,
+                        const cli_scaling *scl, const char **attn_s, int64_t block, int64_t window,
+                        cli_masks *mk, lext_attn_ext *ext, lext_rope_scaling *rs) {
+    bool window_given = cli_find(opts, nopts, "--window")->given;
+    if (cli_ext_parse(cmd, xo, opts, nopts, attn_s, &window_given, &window, ext)) return 1;
+    if (cli_masks_parse(cmd, *attn_s, cli_find(opts, nopts, "--block")->given, block, window_given,
+                        window, mk))
+        return 1;
+    return cli_scaling_parse(cmd, scl, opts, nopts, rs);
+}
+
+void cli_inference_describe(FILE *f, const lext_rope_scaling *rs, const lext_attn_ext *ext) {
+    char line[256];
+    if (rs && rs->kind != LEXT_ROPE_SCALING_NONE) {
+        cli_scaling_describe(rs, line, sizeof line);
+        fprintf(f, "rope scaling: %s\n", line);
+    }
+    if (ext && ext->kind != LEXT_EXT_NONE) {
+        cli_ext_describe(ext, line, sizeof line);
+        fprintf(f, "attention extension: %s\n", line);
+    }
+}
+
 void cli_model_summary(const lext_model *m, char *buf, size_t n) {
     const lext_config *c = lext_model_config(m);
     char np[32];

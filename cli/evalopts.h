@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct {
     lext_attn_mode mode[LEXT_ATTN_COUNT]; /* in the order given, no repeats */
@@ -107,6 +108,16 @@ int cli_ext_apply(const char *cmd, lext_model *m, const lext_attn_ext *e);
 void cli_ext_describe(const lext_attn_ext *e, char *buf, size_t n);
 /* {"method": ..., and its parameters} for the JSON reports (a cJSON *) */
 void *cli_ext_json(const lext_attn_ext *e);
+
+/* The options every inference command parses alike, in order: the attention extension
+ * (which may rewrite the masks: --lambda), the masks, the rope scaling. Returns 0, or 1
+ * after printing. */
+int cli_inference_parse(const char *cmd, const cli_opt *opts, size_t nopts, const cli_ext *xo,
+                        const cli_scaling *scl, const char **attn_s, int64_t block, int64_t window,
+                        cli_masks *mk, lext_attn_ext *ext, lext_rope_scaling *rs);
+
+/* Prints "rope scaling: ..." and "attention extension: ..." lines for what is set. */
+void cli_inference_describe(FILE *f, const lext_rope_scaling *rs, const lext_attn_ext *ext);
 
 /* "xpos, 4 layers, 4 heads, dim 256, ffn 1024, train length 256, 3,290,880 parameters" */
 void cli_model_summary(const lext_model *m, char *buf, size_t n);

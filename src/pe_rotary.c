@@ -65,27 +65,40 @@ static void fill_rows(rotary_table *t, const lext_config *c, int64_t pos0, const
     }
 }
 
-void rotary_table_fill(rotary_table *t, const lext_config *c, const lext_rope_scaling *r,
-                       int64_t pos0, int64_t n, int64_t centre, int64_t seq_len) {
-    LEXT_ASSERT(n <= t->cap);
+/* The scaling r (NULL: none) with what its auto factor resolves against: seq_len, or 0
+ * when a given factor or the method makes it irrelevant. */
+static lext_rope_scaling resolved(const lext_rope_scaling *r, int64_t *seq_len) {
     lext_rope_scaling rs;
     if (r) rs = *r;
     else lext_rope_scaling_default(&rs);
-    /* an auto factor resolves against seq_len; otherwise seq_len changes nothing */
     if (rs.factor != 0 || rs.kind == LEXT_ROPE_SCALING_NONE || rs.kind == LEXT_ROPE_SCALING_DYNAMIC_NTK)
-        seq_len = 0;
+        *seq_len = 0;
+    return rs;
+}
+
+/* Rows 0..n-1 at positions pos0 + k (at NULL) or at[k]: dynamic-ntk's frequencies row by
+ * row (each position's own), the others' once. */
+static void fill_positions(rotary_table *t, const lext_config *c, const lext_rope_scaling *rs,
+                           int64_t pos0, const int64_t *at, int64_t n, int64_t centre, int64_t seq_len) {
+    if (rope_scaling_per_row(rs)) {
+        for (int64_t k = 0; k < n; k++) {
+            rope_params rp = rope_params_at(c, rs, seq_len, at ? at[k] : pos0 + k, t->omega);
+            fill_rows(t, c, pos0, at, k, 1, centre, t->omega, rp);
+        }
+    } else {
+        rope_params rp = rope_params_at(c, rs, seq_len, at ? 0 : pos0, t->omega);
+        fill_rows(t, c, pos0, at, 0, n, centre, t->omega, rp);
+    }
+}
+
+void rotary_table_fill(rotary_table *t, const lext_config *c, const lext_rope_scaling *r,
+                       int64_t pos0, int64_t n, int64_t centre, int64_t seq_len) {
+    LEXT_ASSERT(n <= t->cap);
+    const lext_rope_scaling rs = resolved(r, &seq_len);
     if (t->n == n && t->pos0 == pos0 && t->centre == centre && t->seq_len == seq_len &&
         same_scaling(&t->rs, &rs))
         return; /* already there */
-    if (rope_scaling_per_row(&rs)) {
-        for (int64_t k = 0; k < n; k++) { /* the frequencies of each position */
-            rope_params rp = rope_params_at(c, &rs, seq_len, pos0 + k, t->omega);
-            fill_rows(t, c, pos0, NULL, k, 1, centre, t->omega, rp);
-        }
-    } else {
-        rope_params rp = rope_params_at(c, &rs, seq_len, pos0, t->omega);
-        fill_rows(t, c, pos0, NULL, 0, n, centre, t->omega, rp);
-    }
+    fill_positions(t, c, &rs, pos0, NULL, n, centre, seq_len);
     t->n = n;
     t->pos0 = pos0;
     t->centre = centre;
@@ -96,20 +109,8 @@ void rotary_table_fill(rotary_table *t, const lext_config *c, const lext_rope_sc
 void rotary_table_fill_at(rotary_table *t, const lext_config *c, const lext_rope_scaling *r,
                           const int64_t *at, int64_t n, int64_t centre, int64_t seq_len) {
     LEXT_ASSERT(n <= t->cap);
-    lext_rope_scaling rs;
-    if (r) rs = *r;
-    else lext_rope_scaling_default(&rs);
-    if (rs.factor != 0 || rs.kind == LEXT_ROPE_SCALING_NONE || rs.kind == LEXT_ROPE_SCALING_DYNAMIC_NTK)
-        seq_len = 0;
-    if (rope_scaling_per_row(&rs)) {
-        for (int64_t k = 0; k < n; k++) {
-            rope_params rp = rope_params_at(c, &rs, seq_len, at[k], t->omega);
-            fill_rows(t, c, 0, at, k, 1, centre, t->omega, rp);
-        }
-    } else {
-        rope_params rp = rope_params_at(c, &rs, seq_len, 0, t->omega);
-        fill_rows(t, c, 0, at, 0, n, centre, t->omega, rp);
-    }
+    const lext_rope_scaling rs = resolved(r, &seq_len);
+    fill_positions(t, c, &rs, 0, at, n, centre, seq_len);
     t->n = -1; /* not a run of positions: the next rotary_table_fill refills */
 }
 

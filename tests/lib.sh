@@ -11,6 +11,13 @@ pass=0; fail=0
 ok()  { echo "ok   $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 
+# check_cmd NAME CMD... : the command succeeds (its last lines shown when it does not)
+check_cmd() {
+    local name=$1; shift
+    local out
+    if out=$("$@" 2>&1); then ok "$name"; else bad "$name: $(tail -3 <<<"$out")"; fi
+}
+
 # expect_fail NAME SUBSTRING CMD... : non-zero exit, stderr contains SUBSTRING, no crash
 expect_fail() {
     local name=$1 want=$2; shift 2

@@ -6,12 +6,6 @@
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
-# check NAME CMD... : the command succeeds
-check() {
-    local name=$1; shift
-    local out
-    if out=$("$@" 2>&1); then ok "$name"; else bad "$name: $(tail -3 <<<"$out")"; fi
-}
 
 # documents: five long ones and a short one (skipped at every length here)
 mkdir -p "$tmp/data" "$tmp/short"
@@ -83,7 +77,7 @@ assert all(x["ppl"] is None and x["loss"] is None and x["bits_per_byte"] is None
     else bad "learned n/a: $(cat "$tmp/learned.out")"; fi
 else bad "eval of learned positions past train_len failed: $(tail -2 "$tmp/learned.out")"; fi
 
-check "eval with --block, --window, --threads and --batch-tokens" \
+check_cmd "eval with --block, --window, --threads and --batch-tokens" \
     $LEXT eval --model "$tmp/xpos.st" --data "$tmp/data" --lengths 64 --attn bca,window --block 16 --window 8 --threads 1 --batch-tokens 64 --json "$tmp/bw.json"
 if $PY -c '
 import json, sys
@@ -158,7 +152,7 @@ else bad "plot of two seeds: $(cat "$tmp/seeds.out")"; fi
 expect_fail "plot: seeds of one model with two schemes" "seeds of one model share its scheme" \
     $LEXT plot "$tmp/a.json" "$tmp/seed2-alibi.json" -o "$tmp/x.svg"
 # markup, a control character, invalid UTF-8 and valid UTF-8 in the title
-check "plot with --y log and --out" $LEXT plot "$tmp/a.json" --out "$tmp/ppl2.svg" --y log --title $'a <b> & "c" \x01 \xff\xfe caf\xc3\xa9'
+check_cmd "plot with --y log and --out" $LEXT plot "$tmp/a.json" --out "$tmp/ppl2.svg" --y log --title $'a <b> & "c" \x01 \xff\xfe caf\xc3\xa9'
 n=$(svg_series "$tmp/ppl2.svg" 2>&1)
 if [ "$n" = "3" ] && grep -q "café" "$tmp/ppl2.svg"; then ok "plot escapes its title"; else bad "plot with a title to escape: $n"; fi
 
@@ -198,7 +192,7 @@ d = json.load(open(sys.argv[1]))
 d["config"]["pos"] = "p" * 300
 json.dump(d, open(sys.argv[2], "w"))
 PYEOF
-check "plot a report with a 300-byte scheme name" $LEXT plot "$tmp/longpos.json" "$tmp/a.json" -o "$tmp/long.svg"
+check_cmd "plot a report with a 300-byte scheme name" $LEXT plot "$tmp/longpos.json" "$tmp/a.json" -o "$tmp/long.svg"
 expect_fail "plot without -o" "-o FILE.svg is required" $LEXT plot "$tmp/a.json"
 expect_fail "plot without reports" "expects one or more" $LEXT plot -o "$tmp/x.svg"
 expect_fail "plot of a missing file" "cannot open" $LEXT plot "$tmp/none.json" -o "$tmp/x.svg"
@@ -218,10 +212,10 @@ $LEXT train --data "$tmp/per" --layers 1 --dim 32 --heads 2 --train-len 32 --bat
     --pos rope --out "$tmp/rope.st" > "$tmp/train3.log" 2>&1 || bad "train rope: $(tail -2 "$tmp/train3.log")"
 $LEXT train --data "$tmp/data" $SMALL --pos alibi --out "$tmp/alibi.st" > "$tmp/train4.log" 2>&1 || bad "train alibi: $(tail -2 "$tmp/train4.log")"
 ER="$LEXT eval --model $tmp/rope.st --data $tmp/per --lengths 32,128 --attn causal,bca"
-check "eval rope, no scaling" $ER --json "$tmp/rs0.json"
-check "eval rope --rope-scaling yarn (auto)" $ER --rope-scaling yarn --json "$tmp/rs1.json"
-check "eval rope --rope-scaling ntk --rope-factor 3" $ER --rope-scaling ntk --rope-factor 3 --json "$tmp/rs2.json"
-check "eval xpos --rope-scaling linear --xpos-decay scaled" $LEXT eval --model "$tmp/xpos.st" --data "$tmp/data" \
+check_cmd "eval rope, no scaling" $ER --json "$tmp/rs0.json"
+check_cmd "eval rope --rope-scaling yarn (auto)" $ER --rope-scaling yarn --json "$tmp/rs1.json"
+check_cmd "eval rope --rope-scaling ntk --rope-factor 3" $ER --rope-scaling ntk --rope-factor 3 --json "$tmp/rs2.json"
+check_cmd "eval xpos --rope-scaling linear --xpos-decay scaled" $LEXT eval --model "$tmp/xpos.st" --data "$tmp/data" \
     --lengths 32,128 --rope-scaling linear --xpos-decay scaled --json "$tmp/rs3.json"
 if $PY - "$tmp/rs0.json" "$tmp/rs1.json" "$tmp/rs2.json" "$tmp/rs3.json" <<'PYEOF'
 import json, sys
@@ -244,8 +238,8 @@ else bad "eval rope-scaling JSON"; fi
 if $ER --rope-scaling yarn 2>&1 | grep -q "^rope scaling: yarn, factor auto (length / train length), beta_fast 32, beta_slow 1"; then
     ok "eval prints the scaling"
 else bad "eval does not print the scaling"; fi
-check "resolution under yarn" $LEXT resolution --model "$tmp/rope.st" --data "$tmp/per" --length 128 --rope-scaling yarn --json "$tmp/rr.json"
-check "resolution under dynamic-ntk" $LEXT resolution --model "$tmp/rope.st" --data "$tmp/per" --length 128 --rope-scaling dynamic-ntk --json "$tmp/rd.json"
+check_cmd "resolution under yarn" $LEXT resolution --model "$tmp/rope.st" --data "$tmp/per" --length 128 --rope-scaling yarn --json "$tmp/rr.json"
+check_cmd "resolution under dynamic-ntk" $LEXT resolution --model "$tmp/rope.st" --data "$tmp/per" --length 128 --rope-scaling dynamic-ntk --json "$tmp/rd.json"
 if $PY - "$tmp/rr.json" "$tmp/rd.json" <<'PYEOF'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
@@ -284,11 +278,11 @@ expect_fail "resolution: scaling on alibi" "this model uses alibi" \
 
 # ---- attention extensions (--sinks, --self-extend, --rerope, --lambda) ----
 EW="$LEXT eval --model $tmp/rope.st --data $tmp/per --lengths 32,128"
-check "eval --sinks 2 with window" $EW --attn window,bca --sinks 2 --json "$tmp/x1.json"
-check "eval --lambda 2,32" $EW --lambda 2,32 --json "$tmp/x2.json"
-check "eval --self-extend 4,8" $EW --attn causal --self-extend 4,8 --json "$tmp/x3.json"
-check "eval --rerope 8" $EW --attn causal --rerope 8 --json "$tmp/x4.json"
-check "eval window without sinks" $EW --attn window --json "$tmp/x0.json"
+check_cmd "eval --sinks 2 with window" $EW --attn window,bca --sinks 2 --json "$tmp/x1.json"
+check_cmd "eval --lambda 2,32" $EW --lambda 2,32 --json "$tmp/x2.json"
+check_cmd "eval --self-extend 4,8" $EW --attn causal --self-extend 4,8 --json "$tmp/x3.json"
+check_cmd "eval --rerope 8" $EW --attn causal --rerope 8 --json "$tmp/x4.json"
+check_cmd "eval window without sinks" $EW --attn window --json "$tmp/x0.json"
 if $PY - "$tmp/x0.json" "$tmp/x1.json" "$tmp/x2.json" "$tmp/x3.json" "$tmp/x4.json" "$tmp/rs0.json" <<'PYEOF'
 import json, sys
 x0, x1, x2, x3, x4, r0 = (json.load(open(p)) for p in sys.argv[1:])
@@ -311,7 +305,7 @@ if $LEXT generate --model "$tmp/rope.st" --prompt hello --tokens 80 --attn windo
    grep -q "^attention extension: sinks 2 (cache positions)" "$tmp/gs.err"; then
     ok "generate with sinks runs past the window"
 else bad "generate --sinks: $(tail -3 "$tmp/gs.err")"; fi
-check "resolution with --rerope" $LEXT resolution --model "$tmp/rope.st" --data "$tmp/per" --length 64 --rerope 8 --json "$tmp/xr.json"
+check_cmd "resolution with --rerope" $LEXT resolution --model "$tmp/rope.st" --data "$tmp/per" --length 64 --rerope 8 --json "$tmp/xr.json"
 expect_fail "sinks with causal attention" "--sinks applies with --attn window or bca, not causal" $EW --attn causal,bca --sinks 2
 expect_fail "two extensions" "exclusive" $EW --attn causal --rerope 8 --self-extend 4,8
 expect_fail "--sink-pos without --sinks" "--sink-pos applies with --sinks" $EW --sink-pos absolute
@@ -324,7 +318,7 @@ expect_fail "--lambda with --attn causal" "--lambda is a window" $EW --attn caus
 expect_fail "--lambda with --window" "drop --window" $EW --lambda 2,32 --window 8
 expect_fail "cache sinks on alibi" "needs rope or xpos; this model uses alibi" \
     $LEXT eval --model "$tmp/alibi.st" --data "$tmp/data" --lengths 32 --attn window --sinks 2
-check "absolute sinks on alibi" $LEXT eval --model "$tmp/alibi.st" --data "$tmp/data" --lengths 64 --attn window --sinks 2 --sink-pos absolute
+check_cmd "absolute sinks on alibi" $LEXT eval --model "$tmp/alibi.st" --data "$tmp/data" --lengths 64 --attn window --sinks 2 --sink-pos absolute
 expect_fail "self-extend on alibi (generate)" "this model uses alibi" \
     $LEXT generate --model "$tmp/alibi.st" --tokens 3 --attn causal --self-extend 2,4
 expect_fail "generate: sinks with causal" "--sinks applies with --attn window or bca" \

@@ -8,15 +8,10 @@
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib.sh
-check() {
-    local name=$1; shift
-    local out
-    if out=$("$@" 2>&1); then ok "$name"; else bad "$name: $(tail -3 <<<"$out")"; fi
-}
 mkdir -p "$tmp/data"
 head -c 30000 README.md > "$tmp/data/a.txt"
 TINY="--pos xpos --layers 2 --dim 64 --heads 4 --train-len 256 --batch 8 --lr 3e-3 --warmup 30"
-check "train a text model" $LEXT train --data "$tmp/data" $TINY --steps 20 --out "$tmp/text.st"
+check_cmd "train a text model" $LEXT train --data "$tmp/data" $TINY --steps 20 --out "$tmp/text.st"
 
 # ---- the command ----
 P0="$LEXT passkey --model $tmp/text.st --depths 0,50,100 --trials 4"
@@ -51,8 +46,8 @@ assert n == 3 * 2 * 3, n
 PYEOF
 then ok "JSON has every cell; the same prompts for every mode; the heatmap has a cell per mode, length and depth"
 else bad "passkey JSON/SVG"; fi
-check "passkey with document filler and distractors" $P0 --lengths 512 --filler "$tmp/data" --distractors 2
-check "passkey under yarn and self-extend" $P --rope-scaling yarn --self-extend 4,64
+check_cmd "passkey with document filler and distractors" $P0 --lengths 512 --filler "$tmp/data" --distractors 2
+check_cmd "passkey under yarn and self-extend" $P --rope-scaling yarn --self-extend 4,64
 expect_fail "a context below the template" "shorter than the passkey template" $P0 --lengths 200
 expect_fail "a depth above 100" "--depths" $P --depths 0,101
 expect_fail "a depth that is not a number" "--depths" $P --depths 0,half
@@ -84,7 +79,7 @@ expect_fail "--init with an architecture option" "--init takes the architecture"
 expect_fail "--init of a missing file" "cannot open" $LEXT train --data "$tmp/data" --init "$tmp/none.st" --out "$tmp/x.st"
 # --init with a learning rate too small to move anything: the weights stay, the step count
 # and schedule start over
-check "--init, one step at lr 1e-12" $LEXT train --data "$tmp/data" --init "$tmp/text.st" --steps 1 --lr 1e-12 --warmup 0 --out "$tmp/init.st"
+check_cmd "--init, one step at lr 1e-12" $LEXT train --data "$tmp/data" --init "$tmp/text.st" --steps 1 --lr 1e-12 --warmup 0 --out "$tmp/init.st"
 if $PY - "$tmp/text.st" "$tmp/init.st" <<'PYEOF'
 import json, sys
 sys.path.insert(0, "tests")
