@@ -127,6 +127,42 @@ def main():
     record(np.array_equal(Lw[:8], L[:8]) and not np.allclose(Lw[50:], L[50:], atol=1e-6),
            "window attention: equal to causal in the first window, different past it")
 
+    # context extension (1.1): rope scaling and attention extensions, against lext eval
+    long = text[:128]
+    base = m.logits(long).copy()
+    base32 = m.logits(long[:32]).copy()
+    m.set_rope_scaling("yarn")  # auto: 128 / 32 = 4 at this length, 1 at the training length
+    Ly = m.logits(long).copy()
+    L32 = m.logits(long[:32]).copy()
+    record(np.abs(Ly - base).max() > 1e-4 and np.allclose(L32, base32, rtol=0, atol=1e-6),
+           "set_rope_scaling('yarn') changes the logits at 4x, not at the training length",
+           f"at 4x max diff {np.abs(Ly - base).max():.3g}, at 1x {np.abs(L32 - base32).max():.3g}")
+    ej = os.path.join(tmp, "ey.json")
+    r = subprocess.run([LEXT, "eval", "--model", ck, "--data", data, "--lengths", "64,128",
+                        "--attn", "causal", "--rope-scaling", "yarn", "--json", ej],
+                       capture_output=True, text=True)
+    cli = json.load(open(ej))["cells"] if r.returncode == 0 else []
+    pp = m.perplexity(data, [64, 128], modes=["causal"])
+    record(len(cli) == 2 and all(abs(a["loss"] - b["loss"]) < 1e-9 * b["loss"]
+                                 for a, b in zip(pp, cli)),
+           "perplexity under yarn equals lext eval --rope-scaling yarn",
+           f"{[p['loss'] for p in pp]} vs {[c['loss'] for c in cli]}")
+    raises("an unknown scaling names it", lext.LextError, "'pi'", lambda: m.set_rope_scaling("pi"))
+    raises("a factor below 1", lext.LextError, ">= 1", lambda: m.set_rope_scaling("linear", factor=0.5))
+    m.set_rope_scaling("none")
+    record(np.array_equal(m.logits(long), base), "set_rope_scaling('none') restores the model")
+    m.set_attn_ext(rerope=8)
+    Lr = m.logits(long).copy()
+    record(np.abs(Lr - base).max() > 1e-4, "set_attn_ext(rerope=8) changes the logits",
+           f"max diff {np.abs(Lr - base).max():.3g}")
+    raises("an extension is inference-only: gradients() refuses", lext.LextError, "inference-only",
+           lambda: m.gradients(long))
+    raises("sinks with causal attention", lext.LextError, "window or bca",
+           lambda: (m.set_attn_ext(sinks=2), m.logits(long)))
+    record(np.isfinite(m.logits(long, attn="window", window=16)).all(), "sinks with a window")
+    m.set_attn_ext()
+    record(np.array_equal(m.logits(long), base), "set_attn_ext() restores the model")
+
     # perplexity, every mode, against lext eval
     pp = m.perplexity(data, [64, 128], modes=["causal", "bca", "window"])
     ej = os.path.join(tmp, "e.json")

@@ -164,6 +164,46 @@ class Model:
             out[t.name.decode()] = _view(t.data, shape, self._h)
         return out
 
+    def set_rope_scaling(self, method="none", factor=None, beta_fast=32.0, beta_slow=1.0,
+                         xpos_decay="true"):
+        """Context extension of a rope or xpos model at inference (README, "Context
+        extension"): method none, linear, ntk, dynamic-ntk or yarn; factor a number >= 1
+        or None (auto: length / training length); xpos_decay "true" or "scaled". Applies to
+        every later logits, loss, perplexity and generation; not saved."""
+        _need_11("set_rope_scaling")
+        r = _lib.RopeScaling()
+        lib.lext_rope_scaling_default(ctypes.byref(r))
+        k = ctypes.c_int()
+        _check(lib.lext_rope_scaling_parse(str(method).encode(), ctypes.byref(k)), "method")
+        r.kind = k.value
+        r.factor = 0.0 if factor is None else float(factor)
+        r.beta_fast, r.beta_slow = float(beta_fast), float(beta_slow)
+        if xpos_decay not in ("true", "scaled"):
+            raise ValueError(f"xpos_decay must be 'true' or 'scaled', not {xpos_decay!r}")
+        r.xpos_decay_scaled = xpos_decay == "scaled"
+        _check(lib.lext_model_set_rope_scaling(self._h.ptr, ctypes.byref(r)), "rope scaling")
+
+    def set_attn_ext(self, sinks=None, sink_pos="cache", self_extend=None, rerope=None):
+        """An attention extension at inference (README, "Context extension"): sinks=K with
+        window or bca attention (sink_pos cache, absolute or capped), self_extend=(G, W),
+        or rerope=W; none of them: off. Inference only (gradients() refuses)."""
+        _need_11("set_attn_ext")
+        e = _lib.AttnExt()
+        lib.lext_attn_ext_default(ctypes.byref(e))
+        given = [x is not None for x in (sinks, self_extend, rerope)]
+        if sum(given) > 1:
+            raise ValueError("give one of sinks, self_extend and rerope")
+        if sinks is not None:
+            e.kind, e.sinks = 1, int(sinks)
+            p = ctypes.c_int()
+            _check(lib.lext_sink_pos_parse(str(sink_pos).encode(), ctypes.byref(p)), "sink_pos")
+            e.sink_pos = p.value
+        elif self_extend is not None:
+            e.kind, (e.group, e.neighbors) = 2, (int(self_extend[0]), int(self_extend[1]))
+        elif rerope is not None:
+            e.kind, e.clip = 3, int(rerope)
+        _check(lib.lext_model_set_attn_ext(self._h.ptr, ctypes.byref(e)), "attention extension")
+
     def logits(self, tokens, attn="causal", block=None, window=None):
         """Logits (T, V) float32 of every position of tokens (bytes, or a 1-D int32
         array, used in place) under attention mode attn. The array is a view of the
@@ -289,6 +329,11 @@ class Model:
             yield bytes([int(one[0])])
             _check(lib.lext_decoder_feed(self._h.ptr, dec.ptr, one.ctypes.data, 1,
                                          logits.ctypes.data))
+
+
+def _need_11(what):
+    if not _lib.has_11:
+        raise LextError(-1, f"{what} needs liblext 1.1 or later; {_lib.path} is {version()}")
 
 
 def _config(**kw):

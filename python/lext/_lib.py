@@ -29,6 +29,16 @@ class Attn(ctypes.Structure):
     _fields_ = [("mode", c_int), ("block", c_int64), ("window", c_int64)]
 
 
+class RopeScaling(ctypes.Structure):  # lext_rope_scaling (1.1)
+    _fields_ = [("kind", c_int), ("factor", c_double), ("beta_fast", c_double),
+                ("beta_slow", c_double), ("xpos_decay_scaled", c_bool)]
+
+
+class AttnExt(ctypes.Structure):  # lext_attn_ext (1.1)
+    _fields_ = [("kind", c_int), ("sinks", c_int64), ("sink_pos", c_int), ("group", c_int64),
+                ("neighbors", c_int64), ("clip", c_int64)]
+
+
 class Param(ctypes.Structure):
     _fields_ = [("name", c_char_p), ("ndim", c_int), ("shape", c_int64 * 2),
                 ("numel", c_size_t), ("decay", c_bool), ("data", P(c_float)),
@@ -161,5 +171,19 @@ _sigs = {
     "lext_get_threads": (c_int, []),
 }
 for _name, (_res, _args) in _sigs.items():
+    _f = getattr(lib, _name)
+    _f.restype, _f.argtypes = _res, _args
+
+# added in 1.1: declared when the loaded library has them (has_11 says whether it does)
+_sigs_11 = {
+    "lext_rope_scaling_default": (None, [P(RopeScaling)]),
+    "lext_rope_scaling_parse": (S, [c_char_p, P(c_int)]),
+    "lext_model_set_rope_scaling": (S, [c_void_p, P(RopeScaling)]),
+    "lext_attn_ext_default": (None, [P(AttnExt)]),
+    "lext_sink_pos_parse": (S, [c_char_p, P(c_int)]),
+    "lext_model_set_attn_ext": (S, [c_void_p, P(AttnExt)]),
+}
+has_11 = all(hasattr(lib, n) for n in _sigs_11)
+for _name, (_res, _args) in (_sigs_11.items() if has_11 else ()):
     _f = getattr(lib, _name)
     _f.restype, _f.argtypes = _res, _args
