@@ -143,7 +143,9 @@ def main():
                        capture_output=True, text=True)
     cli = json.load(open(ej))["cells"] if r.returncode == 0 else []
     pp = m.perplexity(data, [64, 128], modes=["causal"])
-    record(len(cli) == 2 and all(abs(a["loss"] - b["loss"]) < 1e-9 * b["loss"]
+    # 1e-6 as the plain perplexity check below: under `make asan` the CLI is the -O1 sanitized
+    # build and this package the -O3 library, whose float sums round apart (~6e-9 measured)
+    record(len(cli) == 2 and all(abs(a["loss"] - b["loss"]) <= 1e-6 * b["loss"]
                                  for a, b in zip(pp, cli)),
            "perplexity under yarn equals lext eval --rope-scaling yarn",
            f"{[p['loss'] for p in pp]} vs {[c['loss'] for c in cli]}")
