@@ -953,6 +953,9 @@ static void table_passkey(out2 *o, const plan *p, const results *r) {
         return;
     }
     const int64_t Lmax = p->lengths[p->n_lengths - 1];
+    char span[64]; /* the table's lengths as multiples of the training length */
+    snprintf(span, sizeof span, "%gx to %gx", (double)p->lengths[0] / (double)p->train_len,
+             (double)Lmax / (double)p->train_len);
     both(o, "Each model of the tables above (%s, seed %lld), fine-tuned for %lld steps on passkey "
             "samples of the training length (`lext train --init MODEL --task passkey:1`: only the "
             "answer scored), then tested with contexts of %s the training length: the reference's prompt "
@@ -961,7 +964,7 @@ static void table_passkey(out2 *o, const plan *p, const results *r) {
             "of the 50 prompts at that length [%% of digits right, teacher-forced; chance 10%%]. At "
             "the training length the template leaves 4 bytes of filler, so training shows the key "
             "only about 100 bytes before the question.\n\n| model | mask |",
-         p->dom[0].name, (long long)p->seed, (long long)p->passkey_steps, "1x to 16x");
+         p->dom[0].name, (long long)p->seed, (long long)p->passkey_steps, span);
     for (size_t li = 0; li < p->n_lengths; li++)
         both(o, " %lld (%gx) |", (long long)p->lengths[li], (double)p->lengths[li] / (double)p->train_len);
     both(o, "\n|---|---|");

@@ -140,21 +140,24 @@ static lext_status gather_f32(float *buf, const size_t *counts, const size_t *di
 
 static lext_status sum_f64(double *buf, size_t n, void *user) {
     (void)user;
-    double *all = malloc((size_t)ex.size * n * sizeof(double));
-    if (!all) return say(LEXT_ERR_NOMEM, "cannot allocate the exchange");
+    /* every rank's n values, grown once (a step sends 3, the norm 64), not each step */
+    static double *all;
+    static size_t all_cap;
+    if ((size_t)ex.size * n > all_cap) {
+        free(all);
+        all_cap = (size_t)ex.size * n;
+        all = malloc(all_cap * sizeof(double));
+        if (!all) return all_cap = 0, say(LEXT_ERR_NOMEM, "cannot allocate the exchange");
+    }
     arm();
     int rc = MPI_Allgather(buf, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
     disarm();
-    if (rc != MPI_SUCCESS) {
-        free(all);
-        return mpi_fail("MPI_Allgather", rc);
-    }
+    if (rc != MPI_SUCCESS) return mpi_fail("MPI_Allgather", rc);
     for (size_t k = 0; k < n; k++) {
         double s = all[k];
         for (int r = 1; r < ex.size; r++) s += all[(size_t)r * n + k];
         buf[k] = s;
     }
-    free(all);
     return LEXT_OK;
 }
 
